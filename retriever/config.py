@@ -1,0 +1,54 @@
+"""Where collections live and the defaults a fresh install uses."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_COLLECTION",
+    "DEFAULT_ENCODER",
+    "DEFAULT_INDEXER",
+    "DEFAULT_OCR",
+    "HOME_ENV",
+    "collection_path",
+    "data_dir",
+    "validate_collection_name",
+]
+
+import os
+import re
+from pathlib import Path
+
+from .errors import UsageError
+
+HOME_ENV = "RETRIEVER_HOME"
+DEFAULT_COLLECTION = "default"
+DEFAULT_ENCODER = "text/minilm"
+DEFAULT_INDEXER = "lancedb"
+DEFAULT_OCR = "tesseract"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: the override, else ``$RETRIEVER_HOME``, else the per-user dir."""
+    if override:
+        return Path(override).expanduser()
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs  # small, but only needed here
+
+    return Path(platformdirs.user_data_dir("vision-retriever", appauthor=False))
+
+
+def validate_collection_name(name: str) -> str:
+    # Names become directory names: refuse anything that could escape the data dir.
+    if not _NAME.match(name) or name in {".", ".."} or ".." in name:
+        raise UsageError(
+            f"invalid collection name {name!r}",
+            hint="use letters, digits, '_', '-' and '.', starting with a letter or digit",
+        )
+    return name
+
+
+def collection_path(name: str, root: Path) -> Path:
+    return root / "collections" / validate_collection_name(name)

@@ -1,0 +1,95 @@
+"""One error family for the whole project.
+
+Every error carries a message (what went wrong, naming the file or collection), a hint
+(what to do about it) and an exit code, so the CLI maps all of them in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ExitCode",
+    "RetrieverError",
+    "UsageError",
+    "BadInputError",
+    "CollectionNotFoundError",
+    "CollectionExistsError",
+    "ManifestMismatchError",
+    "MissingDependencyError",
+    "PluginError",
+    "PartialFailureError",
+]
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes; stable, documented in the README."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    PARTIAL = 3  # the run finished but some input files failed
+    NOT_FOUND = 4
+    MISMATCH = 5  # collection built with another encoder / schema
+    MISSING_DEPENDENCY = 6
+    PLUGIN = 7
+    INTERRUPTED = 130
+
+
+class RetrieverError(Exception):
+    """Base class: message + hint + exit code."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+class UsageError(RetrieverError):
+    exit_code = ExitCode.USAGE
+
+
+class BadInputError(RetrieverError):
+    """One input file cannot be used; ``path`` and ``reason`` name it and say why.
+
+    ``reason`` is a short machine-friendly word: corrupt, encrypted, empty, too-large,
+    unreadable, unsupported, not-found.
+    """
+
+    def __init__(self, path: str, reason: str, detail: str = "", hint: str | None = None):
+        self.path = str(path)
+        self.reason = reason
+        self.detail = detail
+        text = f"{self.path}: {reason}" + (f" ({detail})" if detail else "")
+        super().__init__(text, hint)
+
+
+class CollectionNotFoundError(RetrieverError):
+    exit_code = ExitCode.NOT_FOUND
+
+
+class CollectionExistsError(RetrieverError):
+    exit_code = ExitCode.USAGE
+
+
+class ManifestMismatchError(RetrieverError):
+    exit_code = ExitCode.MISMATCH
+
+
+class MissingDependencyError(RetrieverError):
+    exit_code = ExitCode.MISSING_DEPENDENCY
+
+
+class PluginError(RetrieverError):
+    exit_code = ExitCode.PLUGIN
+
+
+class PartialFailureError(RetrieverError):
+    """Raised at the end of a batch in which some files failed and others succeeded."""
+
+    exit_code = ExitCode.PARTIAL

@@ -1,0 +1,92 @@
+"""The contracts plugins implement: encoders, indexers, OCR engines, compressors."""
+
+from __future__ import annotations
+
+__all__ = ["Encoder", "Indexer", "OCREngine", "Compressor", "ScoredPage"]
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from .manifest import EncoderIdentity, Manifest
+    from .types import MultiVector, Page, PageRecord, Region
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Turns pages and queries into multi-vectors whose vectors carry page boxes."""
+
+    name: str
+    dim: int
+    kind: Literal["multi", "single"]
+    #: what the encoder reads from a page; ingest skips work nobody needs
+    needs_image: bool
+    needs_regions: bool
+    #: rasterization DPI it wants for PDFs
+    dpi: int
+
+    @property
+    def identity(self) -> EncoderIdentity: ...
+
+    def encode_pages(self, pages: Sequence[Page]) -> list[MultiVector]: ...
+
+    def encode_queries(self, texts: Sequence[str]) -> list[MultiVector]: ...
+
+
+@dataclass(frozen=True)
+class ScoredPage:
+    """A page key (``doc_id:page``) with its retrieval score."""
+
+    key: str
+    score: float
+
+
+@runtime_checkable
+class Indexer(Protocol):
+    """Stores page records of one collection and searches them."""
+
+    manifest: Manifest
+
+    def add(self, records: Sequence[PageRecord]) -> None:
+        """Add pages; all pages of one call become visible together (one commit)."""
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Delete every page of these documents; return the number of pages removed."""
+
+    def search(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
+        """Top ``k`` pages per query by MaxSim, best first."""
+
+    def get(self, keys: Sequence[str]) -> list[PageRecord]:
+        """Full records (vectors, boxes, regions) for page keys, in the order given."""
+
+    def documents(self) -> dict[str, str]:
+        """``doc_id -> source`` for every stored document."""
+
+    def count(self) -> int:
+        """Number of stored pages."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class OCREngine(Protocol):
+    """Finds text regions (paragraphs > lines > words) on a page image."""
+
+    name: str
+
+    def check_available(self) -> None:
+        """Raise MissingDependencyError (with the install command) if it cannot run."""
+
+    def recognize(self, image: Image) -> list[Region]: ...
+
+
+@runtime_checkable
+class Compressor(Protocol):
+    """Reduces the number of vectors of a page while keeping each one's box."""
+
+    name: str
+
+    def compress(self, mv: MultiVector) -> MultiVector: ...
