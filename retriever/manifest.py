@@ -31,8 +31,10 @@ class EncoderIdentity:
 
     def same_vectors_as(self, other: EncoderIdentity) -> bool:
         """True when vectors from ``other`` are comparable with ours."""
-        return (self.model_id, self.revision, self.dim, self.kind) == (
-            other.model_id, other.revision, other.dim, other.kind)
+        # The revision is a fingerprint of the weights (and of any option that changes the
+        # vectors), so the same weights loaded from another directory still match.
+        return (self.name, self.revision, self.dim, self.kind) == (
+            other.name, other.revision, other.dim, other.kind)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples"
+from repo_paths import REPO, SAMPLES  # noqa: F401 - re-exported for fixtures
 
 
 @pytest.fixture(autouse=True)
