@@ -1,0 +1,153 @@
+"""The ``retriever`` command line: a thin typer layer over the public SDK.
+
+Data goes to stdout (``--json`` for scripts), progress and diagnostics to stderr, and every
+``RetrieverError`` becomes one message, one hint and its exit code, here in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = ["app", "main"]
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from retriever import __version__
+from retriever.errors import ExitCode, RetrieverError
+
+from . import output
+from .collections import collections_app
+from .plugins_cmd import plugins_app
+
+app = typer.Typer(
+    name="retriever",
+    help="Index PDFs and images, then search them: pages and the regions on them that answer.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(collections_app, name="collections")
+app.add_typer(plugins_app, name="plugins")
+
+CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
+DataDirOpt = Annotated[Optional[Path], typer.Option(
+    "--data-dir", envvar="RETRIEVER_HOME", help="Where collections live (default: per-user data dir).",
+    show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"retriever {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """vision-retriever: multimodal retrieval with region-level answers."""
+
+
+def _parse_options(pairs: list[str]) -> dict[str, object]:
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise RetrieverError(f"bad --option {pair!r}", hint="use KEY=VALUE, e.g. -o batch_size=16")
+        options[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
+    return options
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories (recursive).")],
+    collection: CollectionOpt = "default",
+    encoder: Annotated[Optional[str], typer.Option(
+        "--encoder", "-e", help="Encoder for a new collection (default text/minilm).")] = None,
+    option: Annotated[list[str], typer.Option(
+        "--option", "-o", help="Encoder option KEY=VALUE (repeatable), e.g. model=/path.")] = [],
+    include: Annotated[list[str], typer.Option(help="Glob of files to include (repeatable).")] = [],
+    exclude: Annotated[list[str], typer.Option(help="Glob of files to skip (repeatable).")] = [],
+    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="OCR pages without a text layer.")] = True,
+    force: Annotated[bool, typer.Option(help="Re-index files even when unchanged.")] = False,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Index files into a collection (created on first use)."""
+    from retriever import Retriever
+
+    retriever = Retriever(collection, data_dir=data_dir, encoder=encoder,
+                          encoder_options=_parse_options(option),
+                          ocr="tesseract" if ocr else None)
+    with output.progress_reporter() as progress:
+        report = retriever.index(paths, include=include, exclude=exclude, force=force,
+                                 progress=progress)
+    retriever.close()
+    output.print_index_report(report, collection, json_out)
+    if report.failed:
+        raise typer.Exit(ExitCode.PARTIAL if report.indexed or report.unchanged else ExitCode.ERROR)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in your own words.")],
+    collection: CollectionOpt = "default",
+    k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Pages to return.")] = 5,
+    regions: Annotated[bool, typer.Option("--regions/--no-regions", help="Ground hits to regions.")] = True,
+    max_regions: Annotated[Optional[int], typer.Option(min=1, help="Regions per hit at most.")] = None,
+    aggregate: Annotated[str, typer.Option(help="Region score: mean or max of its vectors.")] = "mean",
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search a collection; prints pages with the regions that answer."""
+    from retriever import Retriever
+
+    if aggregate not in ("mean", "max"):
+        raise RetrieverError(f"--aggregate must be mean or max, not {aggregate!r}")
+    with Retriever(collection, data_dir=data_dir) as retriever:
+        hits = retriever.search(query, k, regions=regions, aggregate=aggregate,  # type: ignore[arg-type]
+                                max_regions=max_regions)
+    output.print_hits(hits, json_out)
+
+
+@app.command()
+def doctor(json_out: JsonOpt = False) -> None:
+    """Check system dependencies (tesseract, poppler) and Python packages."""
+    from retriever.doctor import run_checks
+
+    checks = run_checks()
+    output.print_checks(checks, json_out)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(ExitCode.MISSING_DEPENDENCY)
+
+
+def _add_plugin_commands() -> None:
+    from retriever.plugin_host import get_plugin_manager
+
+    get_plugin_manager().hook.register_commands(cli=app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the app, map errors to messages and exit codes."""
+    try:
+        _add_plugin_commands()
+        app(args=argv, prog_name="retriever", standalone_mode=True)
+    except RetrieverError as exc:
+        output.print_error(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted; every document finished before this point is saved", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except SystemExit as exc:  # typer/click exit with the command's code
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
