@@ -1,0 +1,212 @@
+"""``open_document``: one entry point that turns a PDF or image file into pages.
+
+Everything that can be known about a file without rendering it is checked up front
+(exists, readable, non-empty, supported type, page count, password, page sizes against the
+pixel cap), so a bad file fails in ``open_document`` before any encoder work is spent on
+it. Pixels are produced lazily, one page at a time, by ``Document.pages()``; a failure
+there (a page poppler cannot draw, an image stream that is truncated, a file replaced
+since opening) raises ``BadInputError`` naming the file and the page.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_DPI", "Document", "open_document"]
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import BadInputError, UsageError
+from ..types import Page
+from .formats import DocumentKind, kind_for_path
+from .hashing import content_hash
+from .images import DEFAULT_MAX_PIXELS, iter_image_frames, probe_image
+from .pdf import MIN_DPI, fit_dpi, read_pdf_info, render_pdf_page, render_size
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+DEFAULT_DPI = 150
+# Rendered size may differ from the size predicted from pdfinfo by rounding (pdfinfo prints
+# points to 2 decimals); anything beyond this means poppler drew something else entirely.
+_SIZE_TOLERANCE_PX = 2
+_DOC_ID = re.compile(r"[0-9a-f]{20}")
+
+
+@dataclass(frozen=True)
+class Document:
+    """An opened, validated input file. Cheap to hold: no pixels until ``pages()``."""
+
+    path: Path
+    doc_id: str  # first 20 hex chars of the content sha256 (``content_hash``)
+    kind: DocumentKind
+    page_count: int
+    # Pixel (width, height) of each page as ``pages()`` will yield it: after EXIF rotation
+    # for images, at ``page_dpis`` for PDFs (within a pixel or two of poppler's output).
+    page_sizes: tuple[tuple[int, int], ...]
+    # PDF only: the DPI each page is rendered at (lower than requested where the cap forced it).
+    page_dpis: tuple[int, ...] | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    render: bool = True
+
+    @property
+    def source(self) -> str:
+        """The path as a string, as stored in ``Page.source`` and in hits."""
+        return str(self.path)
+
+    def with_render(self, render: bool = True) -> Document:
+        """The same document, yielding pixels or not, without validating it again.
+
+        Lets a caller probe with ``render=False`` (sizes, page count) and then decide to
+        render, with no second hash or ``pdfinfo`` run.
+        """
+        return replace(self, render=render)
+
+    def pages(self) -> Iterator[Page]:
+        """Yield ``Page`` objects in order, rendering one at a time (if ``render``).
+
+        Regions are left empty and ``has_text_layer`` False: the text layer / OCR step
+        fills them. Raises ``BadInputError`` naming the page when one cannot be rendered.
+        """
+        if self.kind == "pdf":
+            yield from self._pdf_pages()
+        else:
+            yield from self._image_pages()
+
+    def _page(
+        self, number: int, size: tuple[int, int],
+        image: PILImage | None = None, dpi: int | None = None,
+    ) -> Page:
+        return Page(
+            doc_id=self.doc_id,
+            source=self.source,
+            page_number=number,
+            width=size[0],
+            height=size[1],
+            image=image,
+            dpi=dpi,
+        )
+
+    def _pdf_pages(self) -> Iterator[Page]:
+        dpis = self.page_dpis or ()
+        for number, (expected, dpi) in enumerate(zip(self.page_sizes, dpis, strict=True), 1):
+            if not self.render:
+                yield self._page(number, expected, dpi=dpi)
+                continue
+            image = render_pdf_page(self.path, number, dpi)
+            drawn = zip(image.size, expected, strict=True)
+            if any(abs(a - b) > _SIZE_TOLERANCE_PX for a, b in drawn):
+                raise BadInputError(
+                    self.source, "corrupt",
+                    f"page {number}: poppler drew {image.size[0]}x{image.size[1]} px where "
+                    f"the page size says {expected[0]}x{expected[1]} (broken page object?)",
+                )
+            yield self._page(number, image.size, image=image, dpi=dpi)
+
+    def _image_pages(self) -> Iterator[Page]:
+        if not self.render:
+            for number, size in enumerate(self.page_sizes, start=1):
+                yield self._page(number, size)
+            return
+        frames = iter_image_frames(self.path, self.page_count, self.max_pixels)
+        for number, image in enumerate(frames, start=1):
+            yield self._page(number, image.size, image=image)
+
+
+def _check_options(dpi: int, max_pixels: int) -> None:
+    # bool is an int subclass; ``dpi=True`` is a bug, not 1 dpi.
+    if not isinstance(dpi, int) or isinstance(dpi, bool) or not 1 <= dpi <= 2400:
+        raise UsageError(f"dpi must be an integer from 1 to 2400, got {dpi!r}",
+                         hint=f"{DEFAULT_DPI} suits most documents")
+    if not isinstance(max_pixels, int) or isinstance(max_pixels, bool) or max_pixels < 1:
+        raise UsageError(f"max_pixels must be a positive integer, got {max_pixels!r}")
+
+
+def _stat_input(path: Path) -> os.stat_result:
+    try:
+        info = path.stat()
+    except FileNotFoundError as exc:
+        detail = "broken symbolic link" if path.is_symlink() else "no such file"
+        raise BadInputError(str(path), "not-found", detail) from exc
+    except PermissionError as exc:  # a parent directory we may not search
+        raise BadInputError(str(path), "unreadable", exc.strerror or "") from exc
+    except OSError as exc:
+        raise BadInputError(str(path), "unreadable", exc.strerror or str(exc)) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise BadInputError(str(path), "unsupported", "is a directory",
+                            hint="use discover() to expand directories")
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO or device would block or never end when hashed.
+        raise BadInputError(str(path), "unsupported", "not a regular file")
+    return info
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise BadInputError(str(path), "unreadable", exc.strerror or str(exc),
+                            hint="check the file's permissions") from exc
+
+
+def open_document(
+    path: str | os.PathLike[str],
+    *,
+    dpi: int = DEFAULT_DPI,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    render: bool = True,
+    doc_id: str | None = None,
+) -> Document:
+    """Validate ``path`` and return a ``Document`` whose ``pages()`` yields ``Page`` objects.
+
+    ``dpi`` is the PDF rasterization resolution; pages that would exceed ``max_pixels`` at
+    that DPI are rendered at the highest lower DPI that fits (``MIN_DPI`` at least).
+    Images larger than ``max_pixels`` are refused. With ``render=False`` pages carry sizes
+    but no image (for planning, or re-indexing text only). ``doc_id``, when the caller
+    already has it from ``content_hash(path)``, saves hashing the file a second time.
+
+    Raises ``BadInputError`` (reason: not-found, unsupported, empty, unreadable, corrupt,
+    encrypted, too-large) or ``MissingDependencyError`` when poppler is absent.
+    """
+    _check_options(dpi, max_pixels)
+    path = Path(path)
+    info = _stat_input(path)
+    kind = kind_for_path(path)
+    if kind is None:
+        raise BadInputError(str(path), "unsupported", f"file type {path.suffix or '(none)'}")
+    if info.st_size == 0:
+        raise BadInputError(str(path), "empty", "zero-byte file")
+    if doc_id is None:
+        doc_id = content_hash(path)  # reads every byte: also proves the file is readable
+    elif not _DOC_ID.fullmatch(doc_id):
+        raise UsageError(f"doc_id must be the 20 hex chars content_hash gives, got {doc_id!r}")
+    else:
+        _check_readable(path)
+
+    if kind == "pdf":
+        pdf = read_pdf_info(path)
+        dpis = []
+        for number, size in enumerate(pdf.pages, start=1):
+            fitted = fit_dpi(size, dpi, max_pixels)
+            if fitted is None:
+                width, height = render_size(size, min(MIN_DPI, dpi))
+                raise BadInputError(
+                    str(path), "too-large",
+                    f"page {number} ({size.width_pt:g}x{size.height_pt:g} pt) is "
+                    f"{width}x{height} px even at {min(MIN_DPI, dpi)} dpi, over the cap of "
+                    f"{max_pixels:,} pixels",
+                    hint="raise the pixel cap (max_pixels)",
+                )
+            dpis.append(fitted)
+        sizes = tuple(render_size(s, d) for s, d in zip(pdf.pages, dpis, strict=True))
+        return Document(path, doc_id, kind, pdf.page_count, sizes, tuple(dpis),
+                        max_pixels, render)
+
+    image = probe_image(path, max_pixels)
+    return Document(path, doc_id, kind, image.page_count, image.sizes, None,
+                    max_pixels, render)
