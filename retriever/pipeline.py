@@ -21,15 +21,17 @@ PAGE_BATCH = 8  # pages encoded together; bounds memory for long PDFs
 
 
 def _pages_with_regions(
-    path: Path, encoder: Encoder, ocr: OCREngine | None, max_pixels: int
+    path: Path, encoder: Encoder, ocr: OCREngine | None, max_pixels: int, doc_id: str | None,
+    source: str,
 ) -> Iterator[Page]:
-    probe = open_document(path, dpi=encoder.dpi, max_pixels=max_pixels, render=False)
+    probe = open_document(path, dpi=encoder.dpi, max_pixels=max_pixels, render=False,
+                          doc_id=doc_id)
     layer: dict[int, list[Region]] = text_layer_regions(path) if probe.kind == "pdf" else {}
     missing_text = any(not layer.get(n) for n in range(1, probe.page_count + 1))
-    render = encoder.needs_image or (ocr is not None and missing_text) or probe.kind == "image"
-    document = (open_document(path, dpi=encoder.dpi, max_pixels=max_pixels, render=True)
-                if render else probe)
+    render = encoder.needs_image or (ocr is not None and missing_text)
+    document = probe.with_render(True) if render else probe
     for page in document.pages():
+        page.source = source
         own_text = layer.get(page.page_number) or []
         if own_text:
             page.regions, page.has_text_layer = own_text, True
@@ -46,9 +48,15 @@ def document_records(
     ocr: OCREngine | None,
     *,
     max_pixels: int,
+    doc_id: str | None = None,
+    source: str | None = None,
     on_page: Callable[[Page], None] | None = None,
 ) -> list[PageRecord]:
-    """Every page of ``path`` as a record with regions and vectors (raises BadInputError)."""
+    """Every page of ``path`` as a record with regions and vectors (raises BadInputError).
+
+    ``doc_id`` saves hashing the file again when the caller already did; ``source`` is the
+    path recorded for the pages (default: ``path`` as given).
+    """
     records: list[PageRecord] = []
     batch: list[Page] = []
 
@@ -59,7 +67,8 @@ def document_records(
             page.image = None
         batch.clear()
 
-    for page in _pages_with_regions(path, encoder, ocr, max_pixels):
+    pages = _pages_with_regions(path, encoder, ocr, max_pixels, doc_id, source or str(path))
+    for page in pages:
         batch.append(page)
         if on_page is not None:
             on_page(page)
