@@ -99,19 +99,22 @@ def search(
     collection: CollectionOpt = "default",
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Pages to return.")] = 5,
     regions: Annotated[bool, typer.Option("--regions/--no-regions", help="Ground hits to regions.")] = True,
-    max_regions: Annotated[Optional[int], typer.Option(min=1, help="Regions per hit at most.")] = None,
-    aggregate: Annotated[str, typer.Option(help="Region score: mean or max of its vectors.")] = "mean",
+    max_regions: Annotated[int, typer.Option(
+        min=0, help="Regions per hit at most (0: every region at or above the median).")] = 5,
+    aggregate: Annotated[Optional[str], typer.Option(
+        help="Region score: mean or max of its vectors (default: the encoder's choice).",
+        show_default=False)] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Search a collection; prints pages with the regions that answer."""
     from retriever import Retriever
 
-    if aggregate not in ("mean", "max"):
+    if aggregate not in (None, "mean", "max"):
         raise RetrieverError(f"--aggregate must be mean or max, not {aggregate!r}")
     with Retriever(collection, data_dir=data_dir) as retriever:
         hits = retriever.search(query, k, regions=regions, aggregate=aggregate,  # type: ignore[arg-type]
-                                max_regions=max_regions)
+                                max_regions=max_regions or None)
     output.print_hits(hits, json_out)
 
 

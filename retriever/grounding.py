@@ -84,8 +84,15 @@ def ground(
     evidence = ~np.isnan(scores)
     if not evidence.any():
         return []
-    threshold = np.percentile(scores[evidence], percentile)
-    keep = np.flatnonzero(evidence & (scores >= threshold - 1e-7))
+    scored = scores[evidence]
+    threshold = np.percentile(scored, percentile)
+    keep_mask = evidence & (scores >= threshold - 1e-7)
+    tied_at_bottom = threshold <= scored.min() + 1e-7 and scored.max() > threshold + 1e-7
+    if percentile > 0 and tied_at_bottom:
+        # Many regions tied at the bottom (e.g. no similarity at all) put the median at
+        # the minimum; keeping them would return unrelated regions. Keep those above it.
+        keep_mask &= scores > threshold + 1e-7
+    keep = np.flatnonzero(keep_mask)
     order = keep[np.argsort(-scores[keep], kind="stable")]
     if max_regions is not None:
         order = order[:max_regions]

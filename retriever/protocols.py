@@ -27,6 +27,8 @@ class Encoder(Protocol):
     needs_regions: bool
     #: rasterization DPI it wants for PDFs
     dpi: int
+    #: optional: how grounding combines the vectors inside a region ("mean" or "max");
+    #: the SDK uses "mean" (Snappy's choice for patch grids) when an encoder does not say
 
     @property
     def identity(self) -> EncoderIdentity: ...

@@ -156,7 +156,8 @@ class Retriever:
 
     @property
     def indexer(self) -> Indexer:
-        return self._open_indexer(None if self.exists else self.encoder)
+        """The collection's index; raises CollectionNotFoundError if it does not exist yet."""
+        return self._open_indexer(None)
 
     def _ocr_engine(self) -> OCREngine | None:
         if self._ocr_name is None:
@@ -194,7 +195,7 @@ class Retriever:
             require_poppler()
         encoder = self.encoder
         ocr = self._ocr_engine()
-        indexer = self.indexer
+        indexer = self._open_indexer(None if self.exists else encoder)  # created on first use
         known = indexer.documents()  # doc_id -> source
         by_source: dict[str, list[str]] = {}
         for doc_id, source in known.items():
@@ -254,7 +255,7 @@ class Retriever:
         k: int = 5,
         *,
         regions: bool = True,
-        aggregate: Aggregate = "mean",
+        aggregate: Aggregate | None = None,
         max_regions: int | None = None,
     ) -> list[Hit]:
         return self.search_many([query], k, regions=regions, aggregate=aggregate,
@@ -266,14 +267,20 @@ class Retriever:
         k: int = 5,
         *,
         regions: bool = True,
-        aggregate: Aggregate = "mean",
+        aggregate: Aggregate | None = None,
         max_regions: int | None = None,
     ) -> list[list[Hit]]:
-        """Top ``k`` pages per query, each with the regions on it that answer."""
+        """Top ``k`` pages per query, each with the regions on it that answer.
+
+        ``aggregate`` (mean or max of the vectors in a region) defaults to the encoder's
+        ``region_aggregate``, else "mean".
+        """
         if k < 1:
             raise RetrieverError(f"k must be at least 1, got {k}")
         indexer = self.indexer
-        query_vectors = self.encoder.encode_queries(list(queries))
+        encoder = self.encoder
+        aggregate = aggregate or getattr(encoder, "region_aggregate", "mean")
+        query_vectors = encoder.encode_queries(list(queries))
         results: list[list[Hit]] = []
         for qv, scored in zip(query_vectors, indexer.search(query_vectors, k)):
             records = indexer.get([s.key for s in scored])

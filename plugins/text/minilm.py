@@ -53,6 +53,9 @@ class MiniLMLineEncoder:
     needs_image = False
     needs_regions = True
     dpi = 150
+    # Each vector is one line lying wholly inside one paragraph, so a paragraph is as
+    # relevant as its best line; averaging would favour one-line headings over answers.
+    region_aggregate = "max"
 
     def __init__(
         self,

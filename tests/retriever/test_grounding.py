@@ -81,3 +81,13 @@ def test_ground_empty_inputs_and_regions_without_vectors():
     assert ground(query, MultiVector.empty(3), regions) == []
     off_page = [Region((0.0, 0.95, 0.05, 1.0), "footer")]
     assert ground(query, page, off_page) == []
+
+
+def test_regions_tied_at_the_bottom_are_not_returned():
+    regions = [Region((0.0, 0.1 * i, 1.0, 0.1 * i + 0.05), f"r{i}") for i in range(5)]
+    vectors = np.eye(5, dtype=np.float32)
+    boxes = np.asarray([r.bbox for r in regions], np.float32)
+    page = MultiVector(vectors, boxes)
+    query = MultiVector(np.eye(5, dtype=np.float32)[:1], np.zeros((1, 4), np.float32))
+    hits = ground(query, page, regions)
+    assert [h.text for h in hits] == ["r0"]  # the four zero-score regions are dropped

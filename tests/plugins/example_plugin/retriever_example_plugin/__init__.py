@@ -27,7 +27,7 @@ class HashingEncoder:
     needs_regions = True
     dpi = 100
 
-    def __init__(self, dim: int = 256) -> None:
+    def __init__(self, dim: int = 1024) -> None:
         self.name = "example/hashing"
         self.dim = int(dim)
 

@@ -1,0 +1,170 @@
+"""The Arrow side of the LanceDB indexer: the ``pages`` schema and record conversions.
+
+One row per page. Vectors are ``list<fixed_size_list<float16|float32, d>>`` (LanceDB's
+multivector column type, so its own MaxSim search works on the same table), boxes are
+``list<fixed_size_list<float32, 4>>`` with one box per vector, regions are the JSON of
+``[Region.to_dict()]``. The manifest rides in the schema metadata, so the table says how it
+was built and reopens without the caller retyping it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MANIFEST_KEY",
+    "STORAGE_DTYPES",
+    "build_schema",
+    "manifest_from_schema",
+    "storage_dtype_of",
+    "records_to_batch",
+    "table_to_records",
+    "nested_vectors_to_numpy",
+    "sql_string_list",
+]
+
+import json
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from retriever.errors import RetrieverError
+from retriever.manifest import Manifest
+from retriever.types import MultiVector, PageRecord, Region
+
+MANIFEST_KEY = b"retriever.manifest"
+#: storage dtype name -> (arrow type, numpy dtype)
+STORAGE_DTYPES: dict[str, tuple[pa.DataType, type[np.floating]]] = {
+    "float16": (pa.float16(), np.float16),
+    "float32": (pa.float32(), np.float32),
+}
+
+
+def build_schema(manifest: Manifest, dtype: str) -> pa.Schema:
+    """The ``pages`` table schema for ``manifest``'s dimension, manifest in its metadata."""
+    if dtype not in STORAGE_DTYPES:
+        raise RetrieverError(
+            f"unknown vector storage dtype {dtype!r}", hint=f"use one of {sorted(STORAGE_DTYPES)}"
+        )
+    value_type = STORAGE_DTYPES[dtype][0]
+    dim = manifest.encoder.dim
+    return pa.schema(
+        [
+            pa.field("key", pa.string(), nullable=False),  # doc_id:page
+            pa.field("doc_id", pa.string(), nullable=False),
+            pa.field("source", pa.string(), nullable=False),
+            pa.field("page_number", pa.int32(), nullable=False),
+            pa.field("width", pa.int32(), nullable=False),
+            pa.field("height", pa.int32(), nullable=False),
+            pa.field("has_text_layer", pa.bool_(), nullable=False),
+            pa.field("n_vectors", pa.int32(), nullable=False),
+            pa.field("vectors", pa.list_(pa.list_(value_type, dim)), nullable=False),
+            pa.field("boxes", pa.list_(pa.list_(pa.float32(), 4)), nullable=False),
+            pa.field("regions", pa.string(), nullable=False),  # JSON [Region.to_dict()]
+        ],
+        metadata={MANIFEST_KEY: manifest.to_json().encode()},
+    )
+
+
+def manifest_from_schema(schema: pa.Schema, collection: str) -> Manifest:
+    raw = (schema.metadata or {}).get(MANIFEST_KEY)
+    if raw is None:
+        raise RetrieverError(
+            f"collection {collection!r} has no vision-retriever manifest in its table metadata",
+            hint="it was not created by vision-retriever; index into a new collection",
+        )
+    return Manifest.from_json(raw.decode())
+
+
+def storage_dtype_of(schema: pa.Schema) -> str:
+    value_type = schema.field("vectors").type.value_type.value_type
+    for name, (arrow_type, _) in STORAGE_DTYPES.items():
+        if value_type == arrow_type:
+            return name
+    raise RetrieverError(f"unsupported vector type {value_type} in the pages table")
+
+
+def _nested(flat: np.ndarray, lengths: Sequence[int], arrow_type: pa.DataType,
+            width: int) -> pa.ListArray:
+    """(N, width) rows + per-page lengths -> list<fixed_size_list<arrow_type, width>>."""
+    inner = pa.FixedSizeListArray.from_arrays(pa.array(flat.reshape(-1), type=arrow_type), width)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int32)  # (P+1,)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), inner)
+
+
+def records_to_batch(records: Sequence[PageRecord], schema: pa.Schema) -> pa.RecordBatch:
+    """Convert pages to one Arrow batch of ``schema`` (vectors cast to the storage dtype)."""
+    vec_field = schema.field("vectors").type.value_type  # fixed_size_list<float, d>
+    dim = vec_field.list_size
+    np_dtype = STORAGE_DTYPES[storage_dtype_of(schema)][1]
+    lengths = [r.embedding.n for r in records]
+    vectors = (  # (sum n, d)
+        np.concatenate([r.embedding.vectors for r in records]).astype(np_dtype, copy=False)
+        if records else np.zeros((0, dim), np_dtype)
+    )
+    boxes = (  # (sum n, 4)
+        np.concatenate([r.embedding.boxes for r in records]).astype(np.float32, copy=False)
+        if records else np.zeros((0, 4), np.float32)
+    )
+    columns = [
+        pa.array([r.key for r in records], pa.string()),
+        pa.array([r.doc_id for r in records], pa.string()),
+        pa.array([r.source for r in records], pa.string()),
+        pa.array([r.page_number for r in records], pa.int32()),
+        pa.array([r.width for r in records], pa.int32()),
+        pa.array([r.height for r in records], pa.int32()),
+        pa.array([bool(r.has_text_layer) for r in records], pa.bool_()),
+        pa.array(lengths, pa.int32()),
+        _nested(vectors, lengths, vec_field.value_type, dim),
+        _nested(boxes, lengths, pa.float32(), 4),
+        pa.array([json.dumps([g.to_dict() for g in r.regions]) for r in records], pa.string()),
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def nested_vectors_to_numpy(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """list<fixed_size_list<float, w>> -> (rows (N, w) in the stored dtype, offsets (P+1,))."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    width = column.type.value_type.list_size
+    mats, lengths = [], []
+    for chunk in chunks:
+        # flatten() honours slice offsets, unlike .values
+        mats.append(chunk.flatten().flatten().to_numpy(zero_copy_only=False).reshape(-1, width))
+        lengths.append(chunk.value_lengths().to_numpy(zero_copy_only=False))
+    offsets = np.zeros(sum(len(x) for x in lengths) + 1, dtype=np.int64)  # (P+1,)
+    if lengths:
+        np.cumsum(np.concatenate(lengths), out=offsets[1:])
+    dtype = mats[0].dtype if mats else np.float32
+    rows = np.concatenate(mats) if mats else np.zeros((0, width), dtype)  # (N, w)
+    return rows, offsets
+
+
+def table_to_records(table: pa.Table) -> list[PageRecord]:
+    """Rows of the pages table (all columns) -> PageRecords, in row order."""
+    vectors, offsets = nested_vectors_to_numpy(table.column("vectors"))
+    boxes, box_offsets = nested_vectors_to_numpy(table.column("boxes"))
+    if not np.array_equal(offsets, box_offsets):
+        raise RetrieverError("pages table is inconsistent: vectors and boxes differ in count")
+    out: list[PageRecord] = []
+    cols = {name: table.column(name).to_pylist() for name in (
+        "doc_id", "source", "page_number", "width", "height", "has_text_layer", "regions")}
+    for i in range(table.num_rows):
+        lo, hi = int(offsets[i]), int(offsets[i + 1])
+        # copies, so a record does not pin the whole Arrow batch in memory
+        emb = MultiVector(vectors[lo:hi].copy(), boxes[lo:hi].copy(), check_norm=False)
+        out.append(PageRecord(
+            doc_id=cols["doc_id"][i],
+            source=cols["source"][i],
+            page_number=int(cols["page_number"][i]),
+            width=int(cols["width"][i]),
+            height=int(cols["height"][i]),
+            embedding=emb,
+            regions=[Region.from_dict(d) for d in json.loads(cols["regions"][i])],
+            has_text_layer=bool(cols["has_text_layer"][i]),
+        ))
+    return out
+
+
+def sql_string_list(values: Iterable[str]) -> str:
+    """``('a', 'it''s')``: a SQL IN-list with quotes escaped the SQL way."""
+    return "(" + ", ".join("'" + str(v).replace("'", "''") + "'" for v in values) + ")"

@@ -1,0 +1,314 @@
+"""``LanceDBIndexer``: an embedded LanceDB collection with exact, cached MaxSim search.
+
+A collection is a directory holding a LanceDB database with one table, ``pages`` (schema in
+``arrow.py``). Writes are single LanceDB commits; reads check the table version, so pages
+that another process added or deleted are seen by the next call.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LanceDBIndexer", "TABLE_NAME"]
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retriever.errors import (
+    CollectionNotFoundError,
+    ManifestMismatchError,
+    RetrieverError,
+    UsageError,
+)
+from retriever.manifest import Manifest
+from retriever.protocols import ScoredPage
+from retriever.scoring import maxsim_scores_many, top_k
+from retriever.types import MultiVector, PageRecord
+
+from . import arrow as arrow_io
+
+TABLE_NAME = "pages"
+_WRITE_BATCH_PAGES = 64  # pages converted to Arrow at a time while streaming one commit
+_KEYS_PER_QUERY = 512  # keys per SQL IN-list in get()
+_CACHE_DTYPES = ("float32", "float16")
+
+
+@dataclass(frozen=True)
+class _VectorCache:
+    """Every page's vectors back to back, as ``maxsim_scores`` wants them."""
+
+    version: int
+    keys: np.ndarray  # (P,) str, row order of the table
+    vectors: np.ndarray  # (N, d) float32 (or float16 when asked to save memory)
+    offsets: np.ndarray  # (P+1,) int64
+
+
+class LanceDBIndexer:
+    """Pages of one collection in LanceDB; search is exact MaxSim over a memory cache.
+
+    Options: ``dtype`` the vector storage type for a new collection ("float16", half the
+    disk of "float32"; an existing collection keeps its own), ``cache_dtype`` the dtype of
+    the in-memory search cache ("float32" is fastest: numpy's float16 cast costs more than
+    the matmul; "float16" halves its memory), ``threads`` for the MaxSim kernel.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        manifest: Manifest | None = None,
+        *,
+        dtype: str = "float16",
+        cache_dtype: str = "float32",
+        threads: int | None = None,
+    ) -> None:
+        import lancedb  # lazy: importing the plugin must stay cheap
+
+        if cache_dtype not in _CACHE_DTYPES:
+            raise UsageError(f"cache_dtype must be one of {_CACHE_DTYPES}, got {cache_dtype!r}")
+        self.path = Path(path)
+        self.name = self.path.name or str(self.path)
+        self.threads = threads
+        self._cache_dtype = np.dtype(cache_dtype)
+        self._cache: _VectorCache | None = None
+        self._cache_lock = threading.Lock()
+
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"collection path {self.path} is a file, not a directory")
+        table = None
+        if self.path.is_dir():  # lancedb.connect would create a missing directory
+            db = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
+            try:
+                table = db.open_table(TABLE_NAME)
+            except ValueError:  # "Table 'pages' was not found"
+                table = None
+        if table is None:
+            if manifest is None:
+                raise CollectionNotFoundError(
+                    f"collection {self.name!r} not found at {self.path}",
+                    hint="index documents into it first, or check the collection name",
+                )
+            schema = arrow_io.build_schema(manifest, dtype)  # validates dtype before mkdir
+            self.path.mkdir(parents=True, exist_ok=True)
+            db = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
+            # exist_ok: another process may have created it a moment ago
+            table = db.create_table(TABLE_NAME, schema=schema, exist_ok=True)
+        stored = arrow_io.manifest_from_schema(table.schema, self.name)
+        if manifest is not None:
+            stored.check_compatible(manifest.encoder, self.name)
+        self.manifest: Manifest = stored
+        self._db: Any = db
+        self._handle: Any = table
+        self.dtype = arrow_io.storage_dtype_of(table.schema)
+
+    @property
+    def _table(self) -> Any:
+        if self._handle is None:
+            raise UsageError(f"collection {self.name!r} is closed")
+        return self._handle
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _validate(self, records: Sequence[PageRecord]) -> None:
+        dim = self.manifest.encoder.dim
+        seen: set[str] = set()
+        for rec in records:
+            if rec.embedding.dim != dim:
+                raise ManifestMismatchError(
+                    f"page {rec.key}: vectors have dim {rec.embedding.dim}, collection "
+                    f"{self.name!r} stores dim {dim}",
+                    hint="index with the encoder the collection was built with",
+                )
+            if rec.page_number < 1:
+                raise UsageError(f"page {rec.key}: page numbers are 1-based")
+            if rec.key in seen:
+                raise UsageError(f"page {rec.key} appears twice in one add")
+            seen.add(rec.key)
+
+    def add(self, records: Sequence[PageRecord]) -> None:
+        """Add pages, replacing any stored page with the same ``doc_id:page``.
+
+        All pages of the call go to LanceDB as one stream and one commit (a merge-insert on
+        ``key``): a failure anywhere, even halfway through converting them, leaves the table
+        as it was. Batches are converted lazily, so memory stays about one batch.
+        """
+        import pyarrow as pa
+
+        records = list(records)
+        self._validate(records)
+        if not records:
+            return
+        schema = self._table.schema
+        failure: list[BaseException] = []
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for start in range(0, len(records), _WRITE_BATCH_PAGES):
+                    yield self._to_batch(records[start : start + _WRITE_BATCH_PAGES], schema)
+            except BaseException as exc:  # LanceDB wraps it; keep ours to re-raise
+                failure.append(exc)
+                raise
+
+        reader = pa.RecordBatchReader.from_batches(schema, batches())
+        try:
+            (
+                self._table.merge_insert("key")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(reader)
+            )
+        except Exception as exc:
+            if failure:
+                raise failure[0] from None
+            raise RetrieverError(
+                f"writing {len(records)} pages to collection {self.name!r} failed: {exc}",
+                hint="nothing was written; check disk space and permissions, then retry",
+            ) from exc
+
+    def _to_batch(self, records: Sequence[PageRecord], schema: Any) -> Any:
+        """One Arrow batch (a seam that tests use to fail a write halfway)."""
+        return arrow_io.records_to_batch(records, schema)
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Delete every page of these documents in one commit; return how many went."""
+        doc_ids = list(dict.fromkeys(doc_ids))
+        if not doc_ids:
+            return 0
+        result = self._table.delete(f"doc_id IN {arrow_io.sql_string_list(doc_ids)}")
+        return int(result.num_deleted_rows)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _scan(self, columns: list[str], where: str | None = None) -> Any:
+        query = self._table.search()
+        if where is not None:
+            query = query.where(where)
+        return query.select(columns).limit(None).to_arrow()
+
+    def _vectors(self) -> _VectorCache:
+        """The search cache, reloaded when the table version moved (any process)."""
+        with self._cache_lock:
+            # read the version before the data: if a commit lands in between, the cache
+            # holds newer data under an older version and simply reloads once more
+            version = int(self._table.version)
+            cache = self._cache
+            if cache is None or cache.version != version:
+                self._cache = None  # let the old matrix go before the new one is built
+                table = self._scan(["key", "vectors"])
+                vectors, offsets = arrow_io.nested_vectors_to_numpy(table.column("vectors"))
+                keys = np.array(table.column("key").to_pylist(), dtype=object)  # (P,)
+                del table
+                cache = _VectorCache(version, keys, vectors.astype(self._cache_dtype), offsets)
+                self._cache = cache
+            return cache
+
+    def _check_queries(self, queries: Sequence[MultiVector]) -> None:
+        dim = self.manifest.encoder.dim
+        for q in queries:
+            if q.dim != dim:
+                raise ManifestMismatchError(
+                    f"query has dim {q.dim}, collection {self.name!r} stores dim {dim}",
+                    hint=f"search with encoder {self.manifest.encoder.name}",
+                )
+
+    def search(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
+        """Exact MaxSim top ``k`` per query; equal scores are ordered by page key."""
+        queries = list(queries)
+        self._check_queries(queries)
+        if not queries:
+            return []
+        cache = self._vectors()
+        if k <= 0 or cache.keys.size == 0:
+            return [[] for _ in queries]
+        scores = maxsim_scores_many(  # (n_queries, P)
+            [q.vectors for q in queries], cache.vectors, cache.offsets, threads=self.threads
+        )
+        return [_ranked(row, cache.keys, k) for row in scores]
+
+    def search_native(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
+        """The same search through LanceDB's own flat multivector search (cross-check).
+
+        LanceDB returns ``_distance = n_query_vectors - MaxSim`` with the cosine metric on
+        normalized vectors; pages without vectors are never returned.
+        """
+        queries = list(queries)
+        self._check_queries(queries)
+        out: list[list[ScoredPage]] = []
+        for q in queries:
+            if q.n == 0 or k <= 0 or self.count() == 0:
+                out.append([])
+                continue
+            table = (
+                self._table.search(q.vectors.astype(np.float32), vector_column_name="vectors")
+                .distance_type("cosine")
+                .select(["key", "_distance"])
+                .limit(k)
+                .to_arrow()
+            )
+            hits = [
+                (q.n - float(d), key)  # back from distance to MaxSim
+                for key, d in zip(table.column("key").to_pylist(),
+                                  table.column("_distance").to_pylist())
+            ]
+            hits.sort(key=lambda h: (-h[0], h[1]))
+            out.append([ScoredPage(key, score) for score, key in hits])
+        return out
+
+    def get(self, keys: Sequence[str]) -> list[PageRecord]:
+        """Full records in the order of ``keys``; an unknown key is an error."""
+        keys = list(keys)
+        found: dict[str, PageRecord] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _KEYS_PER_QUERY):
+            chunk = unique[start : start + _KEYS_PER_QUERY]
+            table = self._scan(
+                [f.name for f in self._table.schema],
+                where=f"key IN {arrow_io.sql_string_list(chunk)}",
+            )
+            for rec in arrow_io.table_to_records(table):
+                found[rec.key] = rec
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise RetrieverError(
+                f"collection {self.name!r} has no page {missing[0]!r}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                hint="the document may have been deleted; search again",
+            )
+        return [found[k] for k in keys]
+
+    def documents(self) -> dict[str, str]:
+        table = self._scan(["doc_id", "source"])
+        return dict(zip(table.column("doc_id").to_pylist(), table.column("source").to_pylist()))
+
+    def count(self) -> int:
+        return int(self._table.count_rows())
+
+    @property
+    def version(self) -> int:
+        """The LanceDB table version (one more per commit)."""
+        return int(self._table.version)
+
+    def close(self) -> None:
+        """Drop the search cache and the table handle."""
+        with self._cache_lock:
+            self._cache = None
+        self._handle = None
+        self._db = None
+
+    def __repr__(self) -> str:
+        return f"LanceDBIndexer({str(self.path)!r}, dtype={self.dtype})"
+
+
+def _ranked(scores: np.ndarray, keys: np.ndarray, k: int) -> list[ScoredPage]:
+    """Top ``k`` of one score row, ties broken by key (not by storage order)."""
+    idx, best = top_k(scores, k)  # (<=k,)
+    if idx.size == 0:
+        return []
+    # every page tied with the k-th score is a candidate, so the order never depends on
+    # where a page happens to sit in the table (compaction and rewrites move rows)
+    candidates = np.flatnonzero(scores >= best[-1])
+    order = sorted(candidates.tolist(), key=lambda i: (-float(scores[i]), keys[i]))[:k]
+    return [ScoredPage(str(keys[i]), float(scores[i])) for i in order]

@@ -1,0 +1,182 @@
+"""A brute-force in-memory indexer: the test oracle for every other backend.
+
+It is written to be obviously correct, not fast: MaxSim is a plain loop over pages in
+float64, independent of ``retriever.scoring``. Collections live in a process-wide store
+keyed by their resolved path, so opening the same path again in this process sees the
+same pages (what "persist and reopen" means for an in-memory backend); nothing reaches
+the disk.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MemoryIndexer", "create_memory_indexer", "clear_memory_store", "register_indexers"]
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retriever.errors import (
+    CollectionNotFoundError,
+    ManifestMismatchError,
+    RetrieverError,
+    UsageError,
+)
+from retriever.hookspecs import hookimpl
+from retriever.manifest import Manifest
+from retriever.protocols import ScoredPage
+from retriever.specs import IndexerSpec
+from retriever.types import MultiVector, PageRecord
+
+
+@dataclass
+class _Collection:
+    manifest: Manifest
+    pages: dict[str, PageRecord] = field(default_factory=dict)  # key -> record, insertion order
+
+
+_store: dict[str, _Collection] = {}
+_store_lock = threading.RLock()
+
+
+def clear_memory_store() -> None:
+    """Forget every in-memory collection of this process (tests)."""
+    with _store_lock:
+        _store.clear()
+
+
+def _copy_record(record: PageRecord) -> PageRecord:
+    # copy the arrays so a caller reusing its buffers cannot change what is stored
+    emb = MultiVector(record.embedding.vectors.copy(), record.embedding.boxes.copy(),
+                      check_norm=False)
+    return replace(record, embedding=emb, regions=list(record.regions))
+
+
+class MemoryIndexer:
+    """Exact, slow, obviously correct. Same semantics as the LanceDB indexer."""
+
+    def __init__(self, path: Path, manifest: Manifest | None = None) -> None:
+        self.path = Path(path)
+        self.name = self.path.name or str(self.path)
+        key = str(self.path.resolve())
+        with _store_lock:
+            stored = _store.get(key)
+            if stored is None:
+                if manifest is None:
+                    raise CollectionNotFoundError(
+                        f"collection {self.name!r} not found (in-memory, {self.path})",
+                        hint="index documents into it first",
+                    )
+                stored = _Collection(manifest=manifest)
+                _store[key] = stored
+            elif manifest is not None:
+                stored.manifest.check_compatible(manifest.encoder, self.name)
+        self._collection = stored
+        self.manifest: Manifest = stored.manifest
+
+    # -- writes -------------------------------------------------------------------------
+
+    def add(self, records: Sequence[PageRecord]) -> None:
+        """Add or replace (same ``doc_id:page``) pages; all or none of them."""
+        dim = self.manifest.encoder.dim
+        seen: set[str] = set()
+        for rec in records:  # validate everything first, so a bad record adds nothing
+            if rec.embedding.dim != dim:
+                raise ManifestMismatchError(
+                    f"page {rec.key}: vectors have dim {rec.embedding.dim}, collection "
+                    f"{self.name!r} stores dim {dim}",
+                    hint="index with the encoder the collection was built with",
+                )
+            if rec.page_number < 1:
+                raise UsageError(f"page {rec.key}: page numbers are 1-based")
+            if rec.key in seen:
+                raise UsageError(f"page {rec.key} appears twice in one add")
+            seen.add(rec.key)
+        copies = [_copy_record(r) for r in records]
+        with _store_lock:
+            for rec in copies:
+                self._collection.pages[rec.key] = rec
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        wanted = set(doc_ids)
+        with _store_lock:
+            pages = self._collection.pages
+            gone = [k for k, r in pages.items() if r.doc_id in wanted]
+            for k in gone:
+                del pages[k]
+        return len(gone)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def _snapshot(self) -> list[PageRecord]:
+        with _store_lock:
+            return list(self._collection.pages.values())
+
+    def search(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
+        pages = self._snapshot()
+        results: list[list[ScoredPage]] = []
+        for query in queries:
+            if query.dim != self.manifest.encoder.dim:
+                raise ManifestMismatchError(
+                    f"query has dim {query.dim}, collection {self.name!r} stores dim "
+                    f"{self.manifest.encoder.dim}"
+                )
+            q = query.vectors.astype(np.float64)  # (q, d)
+            scored: list[tuple[float, str]] = []
+            for page in pages:
+                v = page.embedding.vectors.astype(np.float64)  # (n, d)
+                if v.shape[0] == 0:
+                    continue  # nothing on the page can match
+                sims = q @ v.T  # (q, n)
+                scored.append((float(sims.max(axis=1).sum()), page.key))
+            scored.sort(key=lambda item: (-item[0], item[1]))
+            results.append([ScoredPage(key, score) for score, key in scored[: max(k, 0)]])
+        return results
+
+    def get(self, keys: Sequence[str]) -> list[PageRecord]:
+        with _store_lock:
+            pages = self._collection.pages
+            missing = [k for k in keys if k not in pages]
+            if missing:
+                raise RetrieverError(
+                    f"collection {self.name!r} has no page {missing[0]!r}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                    hint="the document may have been deleted; search again",
+                )
+            return [_copy_record(pages[k]) for k in keys]
+
+    def documents(self) -> dict[str, str]:
+        return {r.doc_id: r.source for r in self._snapshot()}
+
+    def count(self) -> int:
+        with _store_lock:
+            return len(self._collection.pages)
+
+    def close(self) -> None:
+        """Nothing to release: the pages stay in the process-wide store."""
+
+    def __repr__(self) -> str:
+        return f"MemoryIndexer({str(self.path)!r}, pages={self.count()})"
+
+
+def create_memory_indexer(
+    path: Path | str, manifest: Manifest | None = None, **options: Any
+) -> MemoryIndexer:
+    """``IndexerSpec`` factory: open the collection at ``path`` or create it."""
+    if options:
+        raise UsageError(f"the memory indexer takes no options, got {sorted(options)}")
+    return MemoryIndexer(Path(path), manifest)
+
+
+@hookimpl
+def register_indexers(register: Any) -> None:
+    register(
+        IndexerSpec(
+            name="memory",
+            factory=create_memory_indexer,
+            description="in-memory brute-force MaxSim (exact; test oracle, nothing persisted)",
+        )
+    )
