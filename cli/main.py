@@ -104,6 +104,8 @@ def search(
     aggregate: Annotated[Optional[str], typer.Option(
         help="Region score: mean or max of its vectors (default: the encoder's choice).",
         show_default=False)] = None,
+    crops: Annotated[Optional[Path], typer.Option(
+        help="Save a PNG of every returned region in this directory.", show_default=False)] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -115,6 +117,11 @@ def search(
     with Retriever(collection, data_dir=data_dir) as retriever:
         hits = retriever.search(query, k, regions=regions, aggregate=aggregate,  # type: ignore[arg-type]
                                 max_regions=max_regions or None)
+    if crops is not None:
+        from retriever.crops import save_region_crops
+
+        for warning in save_region_crops(hits, crops):
+            typer.secho(f"warning: {warning}", fg="yellow", err=True)
     output.print_hits(hits, json_out)
 
 

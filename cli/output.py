@@ -41,6 +41,8 @@ def print_hits(hits: list, json_out: bool) -> None:
             x0, y0, x1, y1 = region.bbox
             snippet = textwrap.shorten(region.text, width=100, placeholder=" …")
             typer.echo(f"   [{region.score:.3f}] ({x0:.2f},{y0:.2f})-({x1:.2f},{y1:.2f}) {snippet}")
+            if region.crop_path:
+                typer.echo(f"           crop: {region.crop_path}")
 
 
 def print_index_report(report: Any, collection: str, json_out: bool) -> None:

@@ -15,7 +15,7 @@ __all__ = ["DEFAULT_DPI", "Document", "open_document"]
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,9 +73,21 @@ class Document:
         fills them. Raises ``BadInputError`` naming the page when one cannot be rendered.
         """
         if self.kind == "pdf":
-            yield from self._pdf_pages()
+            yield from self._pdf_pages(range(1, self.page_count + 1))
         else:
             yield from self._image_pages()
+
+    def page(self, number: int) -> Page:
+        """One page (1-based), rendered alone if ``render``: for crops and previews."""
+        if not 1 <= number <= self.page_count:
+            raise UsageError(f"{self.source} has {self.page_count} page(s); no page {number}")
+        if self.kind == "pdf":
+            return next(self._pdf_pages([number]))
+        # Frames of a multi-page image decode in order; earlier ones are dropped as we go.
+        for page in self._image_pages():
+            if page.page_number == number:
+                return page
+        raise BadInputError(self.source, "corrupt", f"page {number} could not be decoded")
 
     def _page(
         self, number: int, size: tuple[int, int],
@@ -91,9 +103,10 @@ class Document:
             dpi=dpi,
         )
 
-    def _pdf_pages(self) -> Iterator[Page]:
+    def _pdf_pages(self, numbers: Iterable[int]) -> Iterator[Page]:
         dpis = self.page_dpis or ()
-        for number, (expected, dpi) in enumerate(zip(self.page_sizes, dpis, strict=True), 1):
+        for number in numbers:
+            expected, dpi = self.page_sizes[number - 1], dpis[number - 1]
             if not self.render:
                 yield self._page(number, expected, dpi=dpi)
                 continue

@@ -103,3 +103,13 @@ def test_collection_delete(tmp_path, capsys):
     assert main(["collections", "delete", "default", "--yes", "--data-dir", str(tmp_path)]) == 0
     assert main(["collections", "list", "--data-dir", str(tmp_path), "--json"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "[]"
+
+
+def test_search_saves_region_crops(home, tmp_path):
+    result = runner.invoke(app, ["search", "late payment interest", "--data-dir", str(home),
+                                 "-k", "1", "--max-regions", "2", "--crops", str(tmp_path),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    hit = json.loads(result.stdout.splitlines()[0])
+    paths = [Path(r["crop_path"]) for r in hit["regions"]]
+    assert len(paths) == 2 and all(p.is_file() and p.parent == tmp_path for p in paths)
