@@ -1,0 +1,133 @@
+"""The FAISS backend's search modes side by side, on structured ColPali-shaped pages.
+
+    python benchmarks/faiss_search.py --pages 500 --methods exact,ivf,int8,binary
+
+Pages come from ``benchmarks/synthetic.py`` (background patches, per-page content around
+shared topics, near-copies); each query is 32 noisy content vectors of a known target page.
+Every method indexes the same pages into its own FAISS collection (one commit per chunk of
+128 pages) and answers the same queries in this process with the same thread count:
+
+- ``exact``: ``index_type=flat``, exact MaxSim over every page (the reference)
+- ``ivf`` / ``ivfpq`` / ``hnsw``: a FAISS token index proposes ``--candidates`` pages,
+  exact MaxSim ranks them
+- ``int8`` / ``binary``: code MaxSim (retriever.twostage) shortlists, exact MaxSim ranks
+
+Quality is recall@10 and top-1 agreement against exact float32 MaxSim on the original
+vectors; speed is the median ms per query and the ratio to ``exact``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=500)
+    ap.add_argument("--vectors", type=int, default=1030, help="vectors per page")
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--queries", type=int, default=12)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--candidates", type=int, default=256, help="pages reranked (ivf, hnsw)")
+    ap.add_argument("--methods", default="exact,ivf,int8,binary",
+                    help="comma list of exact, ivf, ivfpq, hnsw, int8, binary")
+    ap.add_argument("--dir", default=None, help="where collections go (default: tmp)")
+    return ap.parse_args()
+
+
+ARGS = _parse() if __name__ == "__main__" else None
+if ARGS is not None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(ARGS.threads)  # pools size themselves at import
+    sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).parent)]
+
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from retriever.manifest import EncoderIdentity, Manifest  # noqa: E402
+from retriever.scoring import maxsim_scores, top_k  # noqa: E402
+from retriever.types import MultiVector, PageRecord  # noqa: E402
+
+K = 10
+METHODS = {
+    "exact": {"index_type": "flat"},
+    "ivf": {"index_type": "ivf"},
+    "ivfpq": {"index_type": "ivfpq"},
+    "hnsw": {"index_type": "hnsw"},
+    "int8": {"quantization": "int8"},
+    "binary": {"quantization": "binary"},
+}
+
+
+def _records(chunk: np.ndarray, first: int) -> list[PageRecord]:
+    boxes = np.zeros((chunk.shape[1], 4), np.float32)
+    return [PageRecord(doc_id=f"p{first + i:06d}", source=f"/bench/{first + i}.pdf",
+                       page_number=1, width=1000, height=1400,
+                       embedding=MultiVector(page, boxes, check_norm=False))
+            for i, page in enumerate(chunk)]
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main(args: argparse.Namespace) -> None:
+    from synthetic import Corpus
+
+    from indexers.faiss import create_faiss_indexer
+
+    corpus = Corpus(args.pages, args.vectors, args.dim)
+    queries, targets = corpus.queries(args.queries)
+    vectors = np.concatenate([c.reshape(-1, args.dim) for _, c in corpus.chunks()])  # (N, d)
+    offsets = np.arange(args.pages + 1, dtype=np.int64) * args.vectors  # (P+1,)
+    truth = [set(top_k(maxsim_scores(q, vectors, offsets), K)[0].tolist()) for q in queries]
+    del vectors
+    encoder = EncoderIdentity("bench/synthetic", "synthetic", "1", args.dim, "multi")
+    root = Path(args.dir or tempfile.mkdtemp(prefix="faiss-bench-"))
+    rows, base = [], None
+    for name in args.methods.split(","):
+        path = root / name
+        shutil.rmtree(path, ignore_errors=True)
+        options = {**METHODS[name], "threads": args.threads}
+        if name in ("ivf", "ivfpq", "hnsw"):
+            options["candidates"] = args.candidates
+        ix = create_faiss_indexer(path, Manifest(encoder, "faiss"), **options)
+        t0 = time.perf_counter()
+        for first, chunk in corpus.chunks():
+            ix.add(_records(chunk, first))
+        build_s = time.perf_counter() - t0
+        ix.search([MultiVector(queries[0], np.zeros((len(queries[0]), 4), np.float32))], K)
+        times, recalls, top1 = [], [], []
+        for q, want, target in zip(queries, truth, targets):
+            mv = MultiVector(q, np.zeros((len(q), 4), np.float32))
+            t0 = time.perf_counter()
+            hits = ix.search([mv], K)[0]
+            times.append(time.perf_counter() - t0)
+            got = {int(h.key[1:].split(":")[0]) for h in hits}
+            recalls.append(len(got & want) / K)
+            top1.append(int(hits[0].key[1:].split(":")[0]) == int(target))
+        ms = 1000 * float(np.median(times))
+        base = base or ms
+        rows.append((name, ms, ms / base, float(np.mean(recalls)), float(np.mean(top1)),
+                     build_s, _dir_bytes(path) / args.pages / 1024))
+        ix.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\n{args.pages} pages x {args.vectors} x {args.dim}, {args.queries} queries x "
+          f"{len(queries[0])} vectors, {args.threads} threads; peak RSS {peak:.0f} MiB")
+    print(f"{'method':8} {'ms/query':>9} {'vs exact':>9} {'recall@10':>10} {'top1':>6} "
+          f"{'index s':>8} {'KiB/page':>9}")
+    for name, ms, ratio, rec, t1, build, kib in rows:
+        print(f"{name:8} {ms:9.1f} {ratio:9.2f} {rec:10.3f} {t1:6.2f} {build:8.1f} {kib:9.0f}")
+    if not args.dir:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main(ARGS)

@@ -1,0 +1,153 @@
+"""Crash-safe file writes for the FAISS collection directory.
+
+Every file is written under a temporary name in its final directory, flushed and fsynced,
+then renamed over its final name with ``os.replace`` (atomic on POSIX), and the directory is
+fsynced so the rename itself survives a power cut. A reader therefore sees either the old
+file or the complete new one, never a torn one. Multi-file commits are made atomic one
+level up (``store.py``): new files get new names, and one small pointer file is replaced
+last.
+
+Every write in the package goes through :func:`atomic_write`, which is also the seam the
+crash tests use to fail a commit halfway.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "TMP_MARK",
+    "atomic_write",
+    "write_bytes",
+    "write_json",
+    "write_npy",
+    "write_faiss_index",
+    "read_faiss_index",
+    "load_npy",
+    "fsync_dir",
+    "WriteLock",
+]
+
+import json
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from retriever.errors import RetrieverError
+
+#: part of every temporary name; anything carrying it is debris of an interrupted write
+TMP_MARK = ".tmp-"
+LOCK_NAME = "LOCK"
+
+
+def fsync_dir(path: Path) -> None:
+    """Make renames and unlinks inside ``path`` durable (no-op where dirs cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened; rename is durable enough
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; nothing better to do
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through ``write(file)`` so that it appears complete or not at all."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "xb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # Ctrl-C or a full disk: leave no debris behind
+        raise
+    fsync_dir(path.parent)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_bytes(path, (json.dumps(obj, sort_keys=True) + "\n").encode())
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array), allow_pickle=False))
+
+
+def load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
+    """Load an ``.npy`` file; object arrays (which would need pickle) are refused."""
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def write_faiss_index(path: Path, index: Any) -> None:
+    """``faiss.write_index`` into a temporary file object, then renamed like every file."""
+    import faiss
+
+    def write(f: BinaryIO) -> None:
+        writer = faiss.PyCallbackIOWriter(f.write)
+        try:
+            faiss.write_index(index, writer)
+        finally:
+            del writer  # flushes faiss's internal buffer into ``f``
+
+    atomic_write(path, write)
+
+
+def read_faiss_index(path: Path) -> Any:
+    import faiss
+
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:  # faiss reports unreadable files as RuntimeError
+        raise RetrieverError(f"FAISS index {path} is unreadable: {exc}") from exc
+
+
+class WriteLock:
+    """One writer at a time per collection: a thread lock plus an ``flock`` on ``LOCK``.
+
+    Readers never take it; they read immutable files named by the pointer file.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._path = Path(directory) / LOCK_NAME
+        self._thread_lock = threading.RLock()
+        self._fd: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> WriteLock:
+        self._thread_lock.acquire()
+        try:
+            if self._depth == 0:
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    import fcntl
+                except ImportError:  # not POSIX: one process per collection is on the user
+                    fcntl = None  # type: ignore[assignment]
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                self._fd = fd
+            self._depth += 1
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0 and self._fd is not None:
+                os.close(self._fd)  # closing the descriptor releases the flock
+                self._fd = None
+        finally:
+            self._thread_lock.release()

@@ -1,0 +1,328 @@
+"""``FaissIndexer``: a collection directory of immutable segments searched through FAISS.
+
+Layout and commit protocol are in ``store.py``; index types in ``ann.py``; the two-stage
+search in ``search.py``. Every ``add`` or ``delete`` is one commit (one new generation);
+readers check ``CURRENT`` on each call, so commits of other processes are seen by the next
+call, and writers of several processes take turns through a file lock.
+
+The in-memory FAISS index always matches the live pages: when it is loaded from a file
+saved a few commits ago, the pages added since are added to it and the pages deleted since
+removed (or tombstoned). A commit therefore saves the index only when it was rebuilt or
+more than a tenth of its pages changed since the saved file, so indexing a document at a
+time does not rewrite the whole index every time.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FaissIndexer", "STORAGE_DTYPES"]
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retriever.errors import (
+    CollectionNotFoundError,
+    ManifestMismatchError,
+    RetrieverError,
+    UsageError,
+)
+from retriever.manifest import Manifest
+from retriever.protocols import ScoredPage
+from retriever.types import MultiVector, PageRecord
+
+from . import codes, files, search, store
+from .ann import MULTI_NPROBE, TokenIndex, auto_type
+from .records import merge_segments, validate_records, write_records
+from .state import LiveView
+from .store import Generation, Segment
+
+STORAGE_DTYPES = ("float16", "float32")
+_SAVE_FRACTION = 0.1  # save the index once this share of its pages changed since the file
+_READ_RETRIES = 5
+
+
+class FaissIndexer:
+    """Pages of one collection on disk; search through a FAISS index and exact MaxSim.
+
+    ``index_type``: None keeps the collection's own choice ("auto" for a new one), else
+    "auto" | "flat" | "hnsw" | "ivf" | "ivfpq" (``ann.py``). For multi-vector collections
+    "flat" means exact MaxSim over every page with no FAISS index (a flat token index reads
+    every vector too, and only approximates). ``candidates``: pages scored exactly after
+    stage 1 (at least ``k``; a collection no larger is scored exactly whole). ``token_k``:
+    vectors fetched per query vector in stage 1 (default 128; single-vector collections
+    fetch ``candidates``). ``nprobe``, ``ef_search``: IVF and HNSW search effort (IVF
+    default: ``ann.MULTI_NPROBE`` per query vector for multi-vector collections).
+    ``dtype``: vector storage of a new collection. ``quantization``: "int8" or "binary"
+    makes stage 1 code MaxSim (``codes.py``) instead of FAISS; fixed by the manifest, this
+    option may only name it (or set it for a new collection). ``rerank``: pages scored
+    exactly in stage 2, overriding ``candidates`` (default for codes: per format).
+    """
+
+    def __init__(self, path: Path | str, manifest: Manifest | None = None, *,
+                 index_type: str | None = None, candidates: int = 256,
+                 token_k: int | None = None, nprobe: int | None = None,
+                 ef_search: int | None = None, dtype: str = "float16",
+                 threads: int | None = None, quantization: str | None = None,
+                 rerank: int | None = None) -> None:
+        if dtype not in STORAGE_DTYPES:
+            raise UsageError(f"unknown vector storage dtype {dtype!r}",
+                             hint=f"use one of {list(STORAGE_DTYPES)}")
+        self.path = Path(path)
+        self.name = self.path.name or str(self.path)
+        self.index_type, self.candidates, self.token_k = index_type, candidates, token_k
+        self.nprobe, self.ef_search, self.threads = nprobe, ef_search, threads
+        self.rerank = rerank
+        if quantization is not None:
+            codes.check_quantization(quantization)
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"collection path {self.path} is a file, not a directory")
+        stored = store.read_manifest(self.path) if self.path.is_dir() else None
+        if stored is None:
+            if manifest is None:
+                raise CollectionNotFoundError(
+                    f"collection {self.name!r} not found at {self.path}",
+                    hint="index documents into it first, or check the collection name")
+            if quantization is not None:  # the option names the format of a new collection
+                manifest = replace(manifest, quantization=quantization)
+            codes.check_quantization(manifest.quantization)
+            self.path.mkdir(parents=True, exist_ok=True)
+            with files.WriteLock(self.path):  # another process may be creating it too
+                if store.read_manifest(self.path) is None:
+                    store.create_collection(self.path, manifest, dtype)
+            stored = store.read_manifest(self.path)
+        elif manifest is not None:
+            stored.check_compatible(manifest.encoder, self.name)
+        if quantization is not None and quantization != stored.quantization:
+            raise UsageError(
+                f"collection {self.name!r} uses quantization {stored.quantization!r}, "
+                f"not {quantization!r}", hint="index into a new collection to change it")
+        self.manifest: Manifest = stored
+        self.quantization = stored.quantization
+        self._lock = threading.RLock()
+        self._writer = files.WriteLock(self.path)
+        self._segments: dict[str, Segment] = {}
+        self._view: LiveView | None = None
+        self._index: TokenIndex | None = None
+        self._unsaved = 0  # pages changed in the in-memory index since its file
+        self._rebuilt = False
+        self._closed = False
+
+    # -- state --------------------------------------------------------------------------
+
+    def _fresh(self) -> LiveView:
+        """The view of the current generation, loading what changed since the last call."""
+        if self._closed:
+            raise UsageError(f"collection {self.name!r} is closed")
+        for attempt in range(_READ_RETRIES):
+            try:
+                name = store.read_current(self.path)
+                if self._view is not None and name == self._view.generation.file_name:
+                    return self._view
+                gen = (store.read_generation(self.path, name) if name
+                       else Generation(number=0, dtype="float16"))
+                segs = [self._segments.get(n) or store.load_segment(self.path, n)
+                        for n in gen.segments]
+                view = LiveView.build(gen, self.manifest.encoder.dim, segs)
+                self._sync_index(view)
+            except FileNotFoundError:  # a writer collected that generation: read again
+                if attempt == _READ_RETRIES - 1:
+                    raise
+                continue
+            self._segments = {s.name: s for s in segs}
+            self._view = view
+            return view
+        raise RetrieverError(f"collection {self.name!r} could not be read")  # not reached
+
+    def _wanted_type(self, gen: Generation, view: LiveView) -> str | None:
+        request = self.index_type or gen.index_request
+        kind = self.manifest.encoder.kind
+        if self.quantization != "none":
+            return None  # stage 1 runs on codes, not on a FAISS index
+        if request == "auto":
+            return auto_type(kind, view.n_vectors)
+        return None if kind == "multi" and request == "flat" else request
+
+    def _sync_index(self, view: LiveView) -> None:
+        """Bring the in-memory index to exactly the live pages of ``view``."""
+        wanted = self._wanted_type(view.generation, view)
+        entry = view.generation.index
+        if wanted is None or view.n_vectors == 0:
+            self._index, self._unsaved, self._rebuilt = None, 0, False
+            return
+        if self._index is None and entry and entry["type"] == wanted:
+            try:
+                self._index, self._unsaved = TokenIndex.load(self.path, entry), 0
+            except RetrieverError:
+                self._index = None  # unreadable: rebuilt from the stored vectors below
+        index = self._index
+        if index is not None:
+            held = np.fromiter(index.pages, np.int64, len(index.pages))
+            stale = held[~np.isin(held, view.page_ids)]
+            new = np.flatnonzero(~np.isin(view.page_ids, held))  # live positions
+            index.drop(stale.tolist())
+            if new.size:
+                vectors, _ = view.gather(new)  # (N_new, d)
+                index.add(view.page_ids[new], view.counts[new], vectors)
+            self._unsaved += int(stale.size + new.size)
+        if index is None or index.needs_rebuild(wanted):
+            vectors, _ = view.gather(np.arange(len(view)))  # (N, d)
+            self._index = TokenIndex.build(wanted, view.dim, view.page_ids, view.counts,
+                                           vectors)
+            self._rebuilt = True
+
+    # -- writes -------------------------------------------------------------------------
+
+    def add(self, records: Sequence[PageRecord]) -> None:
+        """Add pages, replacing stored pages with the same ``doc_id:page``: one commit."""
+        records = list(records)
+        validate_records(records, self.manifest, self.name)
+        if records:
+            self._commit(records, ())
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Delete every page of these documents in one commit; return how many went."""
+        doc_ids = list(dict.fromkeys(doc_ids))
+        return self._commit([], doc_ids) if doc_ids else 0
+
+    def compact(self) -> None:
+        """Rewrite all pages into one segment without deleted ones and rebuild the index
+        (drops HNSW tombstones); searches are unchanged."""
+        self._commit([], (), compact=True)
+
+    def _commit(self, records: list[PageRecord], doc_ids: Sequence[str], *,
+                compact: bool = False) -> int:
+        with self._lock, self._writer:
+            view = self._fresh()  # the latest generation, whoever wrote it
+            gen = view.generation
+            number, dtype = gen.number + 1, gen.dtype
+            deleted, segments, next_id = set(gen.deleted), list(view.segments), gen.next_page_id
+            wanted = set(doc_ids)
+            gone = [i for i, d in enumerate(view.doc_ids()) if d in wanted]
+            replaced = [view.by_key[r.key] for r in records if r.key in view.by_key]
+            if not (records or gone or compact):
+                return 0
+            deleted.update(view.page_ids[gone + replaced].tolist())
+            try:
+                if records:
+                    ids = np.arange(next_id, next_id + len(records), dtype=np.int64)
+                    next_id += len(records)
+                    segments.append(write_records(self.path, f"seg-{number:08d}-0", records,
+                                                  ids, dtype, view.dim))
+                plan = ([s.name for s in segments] if compact
+                        else store.merge_plan(segments, frozenset(deleted)))
+                if plan:
+                    merged, dropped = merge_segments(self.path, f"seg-{number:08d}-1",
+                                                     segments, plan, deleted)
+                    segments = [s for s in segments if s.name not in plan] + merged
+                    deleted -= dropped
+                new_gen = Generation(number, dtype, next_id, tuple(s.name for s in segments),
+                                     frozenset(deleted), None,
+                                     self.index_type or gen.index_request)
+                new_view = LiveView.build(new_gen, view.dim, segments)
+                if compact:
+                    self._index = None  # rebuilt from scratch: no tombstones, fresh training
+                self._sync_index(new_view)
+                entry = self._index_entry(gen.index, number)
+                new_view.generation = new_gen = replace(new_gen, index=entry)
+                store.write_generation(self.path, new_gen)  # the commit point
+            except BaseException:
+                # the in-memory index may hold half of this commit: reload from disk
+                self._view, self._index, self._segments = None, None, {}
+                store.collect_after_failure(self.path)
+                raise
+            self._view, self._segments = new_view, {s.name: s for s in segments}
+            try:
+                store.collect_garbage(self.path, new_gen)
+            except OSError:
+                pass  # debris only costs disk; the next commit tries again
+            return len(gone)
+
+    def _index_entry(self, previous: dict | None, number: int) -> dict | None:
+        index = self._index
+        if index is None:
+            return None
+        due = self._unsaved > _SAVE_FRACTION * max(len(index.pages), 1)
+        if self._rebuilt or previous is None or previous["type"] != index.kind or due:
+            entry = index.save(self.path, number)
+            self._unsaved, self._rebuilt = 0, False
+            return entry
+        return previous
+
+    # -- reads --------------------------------------------------------------------------
+
+    def search(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
+        """Top ``k`` pages per query by exact MaxSim over the stage-1 candidates."""
+        queries = list(queries)
+        dim = self.manifest.encoder.dim
+        for q in queries:
+            if q.dim != dim:
+                raise ManifestMismatchError(
+                    f"query has dim {q.dim}, collection {self.name!r} stores dim {dim}",
+                    hint=f"search with encoder {self.manifest.encoder.name}")
+        if not queries:
+            return []
+        with self._lock:  # faiss indexes must not change while they are searched
+            view, index = self._fresh(), self._index
+            if k <= 0 or len(view) == 0:
+                return [[] for _ in queries]
+            coded = self.quantization != "none"
+            budget = max(self.rerank or (codes.default_rerank(self.quantization) if coded
+                                         else self.candidates), k)
+            if len(view) <= budget or (index is None and not coded):
+                return search.exact_search(view, queries, k, self.threads)
+            if coded:
+                return codes.code_search(view, queries, k, quantization=self.quantization,
+                                         rerank=budget, threads=self.threads)
+            single = self.manifest.encoder.kind == "single"
+            token_k = budget if single else self.token_k or 128
+            nprobe = self.nprobe or (None if single else MULTI_NPROBE)
+            return [search.two_stage(index, view, q, k, budget=budget, token_k=token_k,
+                                     nprobe=nprobe, ef_search=self.ef_search,
+                                     threads=self.threads) for q in queries]
+
+    def get(self, keys: Sequence[str]) -> list[PageRecord]:
+        """Full records in the order of ``keys``; an unknown key is an error."""
+        keys = list(keys)
+        with self._lock:
+            view = self._fresh()
+        missing = [k for k in keys if k not in view.by_key]
+        if missing:
+            raise RetrieverError(
+                f"collection {self.name!r} has no page {missing[0]!r}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+                hint="the document may have been deleted; search again")
+        return [view.record(view.by_key[k]) for k in keys]
+
+    def documents(self) -> dict[str, str]:
+        with self._lock:
+            return self._fresh().documents()
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._fresh())
+
+    def stats(self) -> dict[str, Any]:
+        """The committed generation, pages, vectors, segments and the FAISS index in use
+        (``index_type`` None: exact MaxSim without an index)."""
+        with self._lock:
+            view, index = self._fresh(), self._index
+            saved = view.generation.index
+            return {
+                "generation": view.generation.number, "pages": len(view),
+                "vectors": view.n_vectors, "segments": len(view.segments),
+                "dtype": view.generation.dtype, "index_type": index.kind if index else None,
+                "index_vectors": index.ntotal if index else 0,
+                "tombstoned_pages": len(index.dead) if index else 0,
+                "saved_index": saved["file"] if saved else None,
+            }
+
+    def close(self) -> None:
+        with self._lock:
+            self._view, self._index, self._segments, self._closed = None, None, {}, True
+
+    def __repr__(self) -> str:
+        return f"FaissIndexer({str(self.path)!r})"

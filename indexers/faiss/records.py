@@ -1,0 +1,81 @@
+"""Page records in and out of segments: validation, writing a batch, merging segments."""
+
+from __future__ import annotations
+
+__all__ = ["validate_records", "write_records", "merge_segments"]
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from retriever.errors import ManifestMismatchError, UsageError
+from retriever.manifest import Manifest
+from retriever.types import PageRecord
+
+from . import store
+from .ann import MAX_VECTORS_PER_PAGE
+from .store import Segment
+
+
+def validate_records(records: Sequence[PageRecord], manifest: Manifest, name: str) -> None:
+    """Check every record before anything is written, so a bad one adds nothing."""
+    dim, single = manifest.encoder.dim, manifest.encoder.kind == "single"
+    seen: set[str] = set()
+    for rec in records:
+        if rec.embedding.dim != dim:
+            raise ManifestMismatchError(
+                f"page {rec.key}: vectors have dim {rec.embedding.dim}, collection "
+                f"{name!r} stores dim {dim}",
+                hint="index with the encoder the collection was built with")
+        if rec.page_number < 1:
+            raise UsageError(f"page {rec.key}: page numbers are 1-based")
+        if single and rec.embedding.n > 1:
+            raise UsageError(f"page {rec.key}: {rec.embedding.n} vectors in a "
+                             f"single-vector collection (one per page at most)")
+        if rec.embedding.n >= MAX_VECTORS_PER_PAGE:
+            raise UsageError(f"page {rec.key}: more than {MAX_VECTORS_PER_PAGE - 1} "
+                             "vectors on one page")
+        if rec.key in seen:
+            raise UsageError(f"page {rec.key} appears twice in one add")
+        seen.add(rec.key)
+
+
+def write_records(path: Path, name: str, records: Sequence[PageRecord], ids: np.ndarray,
+                  dtype: str, dim: int) -> Segment:
+    """Write ``records`` (page ids ``ids``) as segment ``name``; -> it, memory-mapped."""
+    counts = np.array([r.embedding.n for r in records], dtype=np.int64)  # (P,)
+    if counts.sum():
+        vectors = np.concatenate([r.embedding.vectors for r in records]).astype(dtype)  # (N, d)
+        boxes = np.concatenate([r.embedding.boxes for r in records]).astype(np.float32)  # (N, 4)
+    else:
+        vectors, boxes = np.zeros((0, dim), dtype), np.zeros((0, 4), np.float32)
+    metas = [{"doc_id": r.doc_id, "source": r.source, "page_number": r.page_number,
+              "width": r.width, "height": r.height, "has_text_layer": r.has_text_layer}
+             for r in records]
+    store.write_segment(path, name, ids, metas, [r.regions for r in records], vectors, boxes,
+                        np.concatenate(([0], np.cumsum(counts))))
+    return store.load_segment(path, name)  # memory-mapped from here on
+
+
+def merge_segments(path: Path, name: str, segments: Sequence[Segment], plan: Sequence[str],
+                   deleted: set[int]) -> tuple[list[Segment], set[int]]:
+    """Write the live pages of the ``plan`` segments as segment ``name``.
+
+    Returns the new segment (none when every page was deleted) and the deleted page ids
+    that no longer exist anywhere, which the generation can then forget.
+    """
+    chosen = [s for s in segments if s.name in plan]
+    dropped = {p for s in chosen for p in s.page_ids.tolist() if p in deleted}
+    keep = [(s, r) for s in chosen for r in range(len(s)) if int(s.page_ids[r]) not in deleted]
+    if not keep:
+        return [], dropped
+    spans = [(s, int(s.offsets[r]), int(s.offsets[r + 1])) for s, r in keep]
+    counts = np.array([b - a for _, a, b in spans], dtype=np.int64)  # (P,)
+    vectors = np.concatenate([s.vectors[a:b] for s, a, b in spans])  # (N, d), stored dtype
+    boxes = np.concatenate([s.boxes[a:b] for s, a, b in spans])  # (N, 4)
+    metas = [{k: v for k, v in s.metas[r].items() if k != "page_id"} for s, r in keep]
+    ids = np.array([s.page_ids[r] for s, r in keep], dtype=np.int64)  # ids survive merges
+    store.write_segment(path, name, ids, metas, [s.regions[r] for s, r in keep], vectors,
+                        boxes, np.concatenate(([0], np.cumsum(counts))))
+    return [store.load_segment(path, name)], dropped

@@ -1,0 +1,97 @@
+"""Search over a ``LiveView``: exact MaxSim, or FAISS candidates then exact MaxSim.
+
+Stage 1 asks the FAISS index for the ``token_k`` nearest stored vectors of every query
+vector. A page's approximate score is the sum, over query vectors, of its best retrieved
+similarity; a query vector that retrieved nothing from the page contributes the lowest
+similarity it did retrieve (an upper bound on what the page would give, the imputation
+ColBERTv2/PLAID use). The ``budget`` best pages by that score go to stage 2, exact MaxSim
+over their full stored vectors with ``retriever.scoring``. Returned scores are therefore
+always exact; only which pages reach stage 2 is approximate.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "rank", "empty_query_scores", "exact_search", "candidate_positions", "rerank", "two_stage",
+]
+
+import numpy as np
+
+from retriever.protocols import ScoredPage
+from retriever.scoring import maxsim_scores, maxsim_scores_many, top_k
+from retriever.types import MultiVector
+
+from .ann import TokenIndex
+from .state import LiveView
+
+
+def rank(scores: np.ndarray, keys: np.ndarray, k: int) -> list[ScoredPage]:
+    """Top ``k`` of ``scores`` best first; equal scores in key order (not storage order)."""
+    idx, best = top_k(scores, k)  # (<=k,)
+    if idx.size == 0:
+        return []
+    # every page tied with the k-th score competes, so the result never depends on where a
+    # page sits in storage (merges and rewrites move pages)
+    tied = np.flatnonzero(scores >= best[-1])
+    order = sorted(tied.tolist(), key=lambda i: (-float(scores[i]), keys[i]))[:k]
+    return [ScoredPage(str(keys[i]), float(scores[i])) for i in order]
+
+
+def empty_query_scores(view: LiveView) -> np.ndarray:
+    # a query without vectors scores 0 on every page that has vectors (sum over nothing)
+    return np.where(view.counts > 0, 0.0, -np.inf).astype(np.float32)  # (P,)
+
+
+def exact_search(view: LiveView, queries: list[MultiVector], k: int,
+                 threads: int | None = None) -> list[list[ScoredPage]]:
+    """MaxSim of every query against every live page, in one pass over the vectors."""
+    vectors, offsets = view.exact_matrix()  # (N, d), (P+1,)
+    scores = maxsim_scores_many(  # (n_queries, P)
+        [q.vectors for q in queries], vectors, offsets, threads=threads)
+    return [rank(row, view.keys, k) for row in scores]
+
+
+def candidate_positions(index: TokenIndex, view: LiveView, query: np.ndarray, *,
+                        token_k: int, budget: int, nprobe: int | None = None,
+                        ef_search: int | None = None) -> np.ndarray:
+    """Live positions of at most ``budget`` pages most likely to score best (stage 1)."""
+    sims, pages = index.search(query, token_k, nprobe=nprobe, ef_search=ef_search)  # (q, t)
+    pos = view.positions(pages)  # (q, t); -1 where no hit or not a live page
+    found = pos >= 0
+    if not found.any():
+        return np.zeros(0, np.int64)
+    n_q = query.shape[0]
+    q_idx = np.broadcast_to(np.arange(n_q)[:, None], pos.shape)  # (q, t)
+    unique, inverse = np.unique(pos[found], return_inverse=True)  # (U,), (hits,)
+    best = np.full((unique.size, n_q), -np.inf, np.float32)  # (U, q)
+    np.maximum.at(best, (inverse, q_idx[found]), sims[found])
+    floor = np.where(found, sims, np.inf).min(axis=1)  # (q,): lowest similarity retrieved
+    floor = np.where(np.isfinite(floor), floor, 0.0).astype(np.float32)
+    best = np.where(np.isfinite(best), best, floor[None, :])
+    approx = best.sum(axis=1)  # (U,)
+    if unique.size <= budget:
+        return unique
+    keep = np.argpartition(-approx, budget - 1)[:budget]
+    return unique[keep]
+
+
+def rerank(view: LiveView, query: MultiVector, positions: np.ndarray, k: int,
+           threads: int | None = None) -> list[ScoredPage]:
+    """Exact MaxSim of ``query`` over the candidate pages, top ``k`` (stage 2)."""
+    if positions.size == 0:
+        return []
+    positions = np.sort(positions)
+    vectors, offsets = view.gather(positions)  # (N_c, d), (C+1,)
+    scores = maxsim_scores(query.vectors, vectors, offsets, threads=threads)  # (C,)
+    return rank(scores, view.keys[positions], k)
+
+
+def two_stage(index: TokenIndex, view: LiveView, query: MultiVector, k: int, *, budget: int,
+              token_k: int, nprobe: int | None = None, ef_search: int | None = None,
+              threads: int | None = None) -> list[ScoredPage]:
+    """Stage 1 candidates from ``index``, stage 2 exact MaxSim over them -> top ``k``."""
+    if query.n == 0:
+        return rank(empty_query_scores(view), view.keys, k)
+    positions = candidate_positions(index, view, query.vectors, token_k=token_k,
+                                    budget=budget, nprobe=nprobe, ef_search=ef_search)
+    return rerank(view, query, positions, k, threads)
