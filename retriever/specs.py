@@ -8,8 +8,11 @@ from __future__ import annotations
 
 __all__ = ["ComponentSpec", "EncoderSpec", "IndexerSpec", "OCREngineSpec", "CompressorSpec"]
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from .errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,20 @@ class ComponentSpec:
     kind: str = "component"
 
     def create(self, **options: Any) -> Any:
-        return self.factory(**{**self.defaults, **options})
+        merged = {**self.defaults, **options}
+        try:
+            signature = inspect.signature(self.factory)
+        except (TypeError, ValueError):  # some builtins have no signature; just call
+            return self.factory(**merged)
+        params = signature.parameters.values()
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            known = {p.name for p in params}
+            unknown = sorted(set(merged) - known)
+            if unknown:
+                raise UsageError(
+                    f"{self.kind} {self.name!r} has no option(s) {', '.join(unknown)}",
+                    hint=f"its options: {', '.join(sorted(known)) or 'none'}")
+        return self.factory(**merged)
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,14 @@ from retriever.hookspecs import hookimpl
 from retriever.specs import EncoderSpec
 
 
-def _minilm(**options: Any) -> Any:
+def _minilm(
+    model: str | None = None, *, context: int = 1, batch_size: int = 64, max_length: int = 128,
+    device: str = "auto", dtype: str = "float32",
+) -> Any:
     from .minilm import MiniLMLineEncoder  # torch loads only when the encoder is created
 
-    return MiniLMLineEncoder(**options)
+    return MiniLMLineEncoder(model, context=context, batch_size=int(batch_size),
+                             max_length=int(max_length), device=device, dtype=dtype)
 
 
 @hookimpl

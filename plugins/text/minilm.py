@@ -64,10 +64,12 @@ class MiniLMLineEncoder:
         context: int = 1,
         batch_size: int = 64,
         max_length: int = 128,
-        device: str = "cpu",
+        device: str = "auto",
+        dtype: str = "float32",
         name: str = "text/minilm",
     ) -> None:
         torch, transformers = _import_torch_stack()
+        from retriever.engine import resolve_device, resolve_dtype
         self._torch = torch
         self.name = name
         self.context = int(context)
@@ -86,8 +88,10 @@ class MiniLMLineEncoder:
                 f"cannot load text model {location!r}: {exc}",
                 hint="pass a local model directory; no model hub is reachable offline",
             ) from exc
-        self._model.eval().to(device)
-        self._device = device
+        self._device = resolve_device(device)
+        # float32 by default even on GPU: the model is small, and half precision would change
+        # the vectors of an existing collection.
+        self._model.eval().to(self._device, resolve_dtype(dtype, self._device))
         self.dim = int(self._model.config.hidden_size)
         weights_dir = source.location if source.is_local else _snapshot_dir(self._model)
         self._model_id = DEFAULT_MODEL_ID if model is None else str(model)

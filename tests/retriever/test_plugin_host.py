@@ -77,3 +77,9 @@ def test_importing_retriever_and_help_do_not_import_torch():
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
+
+
+def test_unknown_options_are_a_usage_error_listing_the_known_ones():
+    with pytest.raises(UsageError, match="has no option") as info:
+        plugin_host.get_registry().create("encoder", "text/minilm", colour="red")
+    assert "batch_size" in info.value.hint and "device" in info.value.hint
