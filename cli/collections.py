@@ -45,6 +45,7 @@ def info(name: Annotated[str, typer.Argument(help="Collection name.")] = "defaul
     typer.echo(f"collection: {details['collection']}\npath:       {details['path']}\n"
                f"backend:    {details['backend']}\n"
                f"encoder:    {enc['name']} ({enc['model_id']}, dim {enc['dim']}, {enc['kind']})\n"
+               f"quantization: {details['quantization']}\n"
                f"documents:  {details['documents']}\npages:      {details['pages']}")
 
 

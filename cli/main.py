@@ -71,19 +71,35 @@ def index(
         "--encoder", "-e", help="Encoder for a new collection (default text/minilm).")] = None,
     option: Annotated[list[str], typer.Option(
         "--option", "-o", help="Encoder option KEY=VALUE (repeatable), e.g. model=/path.")] = [],
+    indexer: Annotated[Optional[str], typer.Option(
+        "--indexer", help="Index backend for a new collection: lancedb (default) or faiss.",
+        show_default=False)] = None,
+    quantization: Annotated[Optional[str], typer.Option(
+        "--quantization", help="Codes a new collection keeps for two-stage search: none "
+        "(default), int8 or binary.", show_default=False)] = None,
     include: Annotated[list[str], typer.Option(help="Glob of files to include (repeatable).")] = [],
     exclude: Annotated[list[str], typer.Option(help="Glob of files to skip (repeatable).")] = [],
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="OCR pages without a text layer.")] = True,
     force: Annotated[bool, typer.Option(help="Re-index files even when unchanged.")] = False,
+    device: Annotated[Optional[str], typer.Option(
+        help="Encoder device: auto, cpu, cuda, cuda:N (image encoders).", show_default=False)] = None,
+    dtype: Annotated[Optional[str], typer.Option(
+        help="Encoder dtype: auto, float32, bfloat16, float16.", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", min=1, help="Pages per encoder batch.", show_default=False)] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Index files into a collection (created on first use)."""
     from retriever import Retriever
 
+    encoder_options = _parse_options(option)
+    # Passed only when given, so encoders without these options keep working.
+    runtime = {"device": device, "dtype": dtype, "batch_size": batch_size}
+    encoder_options.update({k: v for k, v in runtime.items() if v is not None})
     retriever = Retriever(collection, data_dir=data_dir, encoder=encoder,
-                          encoder_options=_parse_options(option),
-                          ocr="tesseract" if ocr else None)
+                          encoder_options=encoder_options, indexer=indexer,
+                          ocr="tesseract" if ocr else None, quantization=quantization)
     with output.progress_reporter() as progress:
         report = retriever.index(paths, include=include, exclude=exclude, force=force,
                                  progress=progress)
@@ -106,6 +122,9 @@ def search(
         show_default=False)] = None,
     crops: Annotated[Optional[Path], typer.Option(
         help="Save a PNG of every returned region in this directory.", show_default=False)] = None,
+    rerank: Annotated[Optional[int], typer.Option(
+        "--rerank", min=1, help="Quantized collections: pages scored exactly after the "
+        "codes' shortlist (default: per format).", show_default=False)] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -116,7 +135,7 @@ def search(
         raise RetrieverError(f"--aggregate must be mean or max, not {aggregate!r}")
     with Retriever(collection, data_dir=data_dir) as retriever:
         hits = retriever.search(query, k, regions=regions, aggregate=aggregate,  # type: ignore[arg-type]
-                                max_regions=max_regions or None)
+                                max_regions=max_regions or None, rerank=rerank)
     if crops is not None:
         from retriever.crops import save_region_crops
 

@@ -36,7 +36,11 @@ ENTRY_POINT_GROUP = "retriever"
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "plugins.text",
     "plugins.tesseract",
+    "plugins.colpali",
+    "plugins.clip",
+    "plugins.vitamin",
     "indexers.lancedb",
+    "indexers.faiss",
     "indexers.memory",
 )
 _REGISTER_HOOKS = {

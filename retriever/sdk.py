@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = ["Retriever", "IndexReport", "ProgressCallback", "DEFAULT_MAX_PIXELS"]
 
+import inspect
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,13 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from . import config
-from .errors import BadInputError, CollectionNotFoundError, MissingDependencyError, RetrieverError
+from .errors import (
+    BadInputError,
+    CollectionNotFoundError,
+    MissingDependencyError,
+    RetrieverError,
+    UsageError,
+)
 from .grounding import Aggregate, ground
 from .ingest import content_hash, discover
 from .manifest import Manifest
 from .pipeline import document_records
 from .plugin_host import get_registry
 from .protocols import Encoder, Indexer, OCREngine
+from .quantization import check_quantization
 from .types import FileFailure, Hit
 
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -69,6 +77,8 @@ class Retriever:
 
     ``encoder`` and ``encoder_options`` are needed only for a new collection; an existing
     one rebuilds its encoder from the manifest it stored, and refuses a different one.
+    ``quantization`` ("none", "int8", "binary") is how a new collection stores codes for
+    two-stage search; an existing one keeps its own and refuses a different one.
     """
 
     def __init__(
@@ -81,8 +91,10 @@ class Retriever:
         indexer: str | None = None,
         ocr: str | None = config.DEFAULT_OCR,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        quantization: str | None = None,
     ) -> None:
         self.collection = config.validate_collection_name(collection)
+        self._quantization = check_quantization(quantization) if quantization else None
         self.root = config.data_dir(data_dir)
         self.path = config.collection_path(collection, self.root)
         self._encoder_name = encoder
@@ -132,9 +144,18 @@ class Retriever:
         backend = backend or self._indexer_name or config.DEFAULT_INDEXER
         manifest = None
         if create_with is not None:
-            manifest = Manifest(encoder=create_with.identity, indexer=backend)
-        self._indexer = registry.create(
-            "indexer", backend, path=self.path / backend, manifest=manifest)
+            manifest = Manifest(encoder=create_with.identity, indexer=backend,
+                                quantization=self._quantization or "none")
+        indexer = registry.create("indexer", backend, path=self.path / backend,
+                                  manifest=manifest)
+        stored = indexer.manifest.quantization
+        if self._quantization and stored != self._quantization:
+            indexer.close()
+            raise UsageError(
+                f"collection {self.collection!r} uses quantization {stored!r}, not "
+                f"{self._quantization!r}", hint="quantization is chosen when a collection "
+                "is created; index into a new collection to change it")
+        self._indexer = indexer
         return self._indexer
 
     @property
@@ -145,7 +166,10 @@ class Retriever:
             if self.exists:
                 stored = self._open_indexer(None).manifest.encoder
                 name = self._encoder_name or stored.name
-                options = self._encoder_options if self._encoder_name else stored.options
+                # Options given now (device, batch size) add to the stored ones; any that
+                # change the vectors are caught by check_compatible below.
+                options = self._encoder_options if self._encoder_name else {
+                    **stored.options, **self._encoder_options}
                 encoder = registry.create("encoder", name, **options)
                 self._indexer.manifest.check_compatible(encoder.identity, self.collection)
             else:
@@ -257,9 +281,10 @@ class Retriever:
         regions: bool = True,
         aggregate: Aggregate | None = None,
         max_regions: int | None = None,
+        rerank: int | None = None,
     ) -> list[Hit]:
         return self.search_many([query], k, regions=regions, aggregate=aggregate,
-                                max_regions=max_regions)[0]
+                                max_regions=max_regions, rerank=rerank)[0]
 
     def search_many(
         self,
@@ -269,11 +294,13 @@ class Retriever:
         regions: bool = True,
         aggregate: Aggregate | None = None,
         max_regions: int | None = None,
+        rerank: int | None = None,
     ) -> list[list[Hit]]:
         """Top ``k`` pages per query, each with the regions on it that answer.
 
         ``aggregate`` (mean or max of the vectors in a region) defaults to the encoder's
-        ``region_aggregate``, else "mean".
+        ``region_aggregate``, else "mean". ``rerank``: pages a quantized collection scores
+        exactly after the codes' shortlist (default: the backend's, per format).
         """
         if k < 1:
             raise RetrieverError(f"k must be at least 1, got {k}")
@@ -282,7 +309,13 @@ class Retriever:
         aggregate = aggregate or getattr(encoder, "region_aggregate", "mean")
         query_vectors = encoder.encode_queries(list(queries))
         results: list[list[Hit]] = []
-        for qv, scored in zip(query_vectors, indexer.search(query_vectors, k)):
+        if rerank is None:
+            found = indexer.search(query_vectors, k)
+        elif "rerank" in inspect.signature(indexer.search).parameters:
+            found = indexer.search(query_vectors, k, rerank=rerank)  # type: ignore[call-arg]
+        else:
+            raise UsageError(f"the {indexer.manifest.indexer} backend does not take rerank")
+        for qv, scored in zip(query_vectors, found):
             records = indexer.get([s.key for s in scored])
             hits = []
             for rank, (s, record) in enumerate(zip(scored, records), start=1):

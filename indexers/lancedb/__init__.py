@@ -20,14 +20,15 @@ if TYPE_CHECKING:
 
     from .indexer import LanceDBIndexer
 
-_OPTIONS = frozenset({"dtype", "cache_dtype", "threads"})
+_OPTIONS = frozenset({"dtype", "cache_dtype", "threads", "quantization", "rerank"})
 
 
 def create_lancedb_indexer(
     path: Path | str, manifest: Manifest | None = None, **options: Any
 ) -> LanceDBIndexer:
     """``IndexerSpec`` factory: open the collection at ``path``, or create it if a
-    manifest is given. Options: ``dtype``, ``cache_dtype``, ``threads`` (see the class)."""
+    manifest is given. Options: ``dtype``, ``cache_dtype``, ``threads``, ``quantization``,
+    ``rerank`` (see the class)."""
     unknown = set(options) - _OPTIONS
     if unknown:
         raise UsageError(
@@ -52,7 +53,7 @@ def register_indexers(register: Any) -> None:
         IndexerSpec(
             name="lancedb",
             factory=create_lancedb_indexer,
-            description="embedded LanceDB collection; exact MaxSim over a cached matrix "
-            "(default)",
+            description="embedded LanceDB collection; exact MaxSim over a cached matrix, or "
+            "two-stage search on int8/binary codes (default)",
         )
     )

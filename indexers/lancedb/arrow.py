@@ -45,6 +45,8 @@ def build_schema(manifest: Manifest, dtype: str) -> pa.Schema:
         raise RetrieverError(
             f"unknown vector storage dtype {dtype!r}", hint=f"use one of {sorted(STORAGE_DTYPES)}"
         )
+    from .codes import code_fields  # codes.py imports this module
+
     value_type = STORAGE_DTYPES[dtype][0]
     dim = manifest.encoder.dim
     return pa.schema(
@@ -60,6 +62,7 @@ def build_schema(manifest: Manifest, dtype: str) -> pa.Schema:
             pa.field("vectors", pa.list_(pa.list_(value_type, dim)), nullable=False),
             pa.field("boxes", pa.list_(pa.list_(pa.float32(), 4)), nullable=False),
             pa.field("regions", pa.string(), nullable=False),  # JSON [Region.to_dict()]
+            *code_fields(manifest.quantization, dim),  # quantized collections only
         ],
         metadata={MANIFEST_KEY: manifest.to_json().encode()},
     )
@@ -119,6 +122,10 @@ def records_to_batch(records: Sequence[PageRecord], schema: pa.Schema) -> pa.Rec
         _nested(boxes, lengths, pa.float32(), 4),
         pa.array([json.dumps([g.to_dict() for g in r.regions]) for r in records], pa.string()),
     ]
+    from .codes import code_columns
+
+    # codes of the vectors as stored (after the float16 cast), so both stages agree
+    columns += code_columns(schema, vectors.astype(np.float32), lengths)
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 

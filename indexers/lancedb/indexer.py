@@ -11,7 +11,7 @@ __all__ = ["LanceDBIndexer", "TABLE_NAME"]
 
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,14 @@ from retriever.errors import (
 )
 from retriever.manifest import Manifest
 from retriever.protocols import ScoredPage
-from retriever.scoring import maxsim_scores_many, top_k
+from retriever.quantization import check_quantization
+from retriever.scoring import top_k
+from retriever.scoring_torch import exact_maxsim_many
+from retriever.twostage import default_rerank
 from retriever.types import MultiVector, PageRecord
 
 from . import arrow as arrow_io
+from . import codes as code_io
 
 TABLE_NAME = "pages"
 _WRITE_BATCH_PAGES = 64  # pages converted to Arrow at a time while streaming one commit
@@ -54,6 +58,9 @@ class LanceDBIndexer:
     disk of "float32"; an existing collection keeps its own), ``cache_dtype`` the dtype of
     the in-memory search cache ("float32" is fastest: numpy's float16 cast costs more than
     the matmul; "float16" halves its memory), ``threads`` for the MaxSim kernel.
+    ``quantization`` ("none", "int8", "binary") the codes a new collection keeps for
+    two-stage search (an existing collection keeps its own; naming another is an error);
+    ``rerank`` the pages a quantized search scores exactly (default: per format).
     """
 
     def __init__(
@@ -64,9 +71,15 @@ class LanceDBIndexer:
         dtype: str = "float16",
         cache_dtype: str = "float32",
         threads: int | None = None,
+        quantization: str | None = None,
+        rerank: int | None = None,
     ) -> None:
         import lancedb  # lazy: importing the plugin must stay cheap
 
+        if quantization is not None:
+            check_quantization(quantization)
+        if rerank is not None and rerank < 1:
+            raise UsageError(f"rerank must be at least 1, got {rerank}")
         if cache_dtype not in _CACHE_DTYPES:
             raise UsageError(f"cache_dtype must be one of {_CACHE_DTYPES}, got {cache_dtype!r}")
         self.path = Path(path)
@@ -74,6 +87,8 @@ class LanceDBIndexer:
         self.threads = threads
         self._cache_dtype = np.dtype(cache_dtype)
         self._cache: _VectorCache | None = None
+        self._codes: code_io.CodeSearcher | None = None
+        self.rerank = rerank
         self._cache_lock = threading.Lock()
 
         if self.path.exists() and not self.path.is_dir():
@@ -91,6 +106,9 @@ class LanceDBIndexer:
                     f"collection {self.name!r} not found at {self.path}",
                     hint="index documents into it first, or check the collection name",
                 )
+            if quantization is not None:  # the option names the format of a new collection
+                manifest = replace(manifest, quantization=quantization)
+            check_quantization(manifest.quantization)
             schema = arrow_io.build_schema(manifest, dtype)  # validates dtype before mkdir
             self.path.mkdir(parents=True, exist_ok=True)
             db = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
@@ -99,7 +117,12 @@ class LanceDBIndexer:
         stored = arrow_io.manifest_from_schema(table.schema, self.name)
         if manifest is not None:
             stored.check_compatible(manifest.encoder, self.name)
+        if quantization is not None and quantization != stored.quantization:
+            raise UsageError(
+                f"collection {self.name!r} uses quantization {stored.quantization!r}, "
+                f"not {quantization!r}", hint="index into a new collection to change it")
         self.manifest: Manifest = stored
+        self.quantization = stored.quantization
         self._db: Any = db
         self._handle: Any = table
         self.dtype = arrow_io.storage_dtype_of(table.schema)
@@ -205,6 +228,11 @@ class LanceDBIndexer:
                 self._cache = cache
             return cache
 
+    def _code_searcher(self) -> code_io.CodeSearcher:
+        if self._codes is None:
+            self._codes = code_io.CodeSearcher(self.quantization, self.manifest.encoder.dim)
+        return self._codes
+
     def _check_queries(self, queries: Sequence[MultiVector]) -> None:
         dim = self.manifest.encoder.dim
         for q in queries:
@@ -214,16 +242,27 @@ class LanceDBIndexer:
                     hint=f"search with encoder {self.manifest.encoder.name}",
                 )
 
-    def search(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
-        """Exact MaxSim top ``k`` per query; equal scores are ordered by page key."""
+    def search(
+        self, queries: Sequence[MultiVector], k: int, *, rerank: int | None = None
+    ) -> list[list[ScoredPage]]:
+        """Top ``k`` per query by MaxSim; equal scores are ordered by page key.
+
+        Exact over every page, or, for a quantized collection, exact over the ``rerank``
+        pages (default: the indexer's option, else per format) that the codes shortlist.
+        """
         queries = list(queries)
         self._check_queries(queries)
+        if rerank is not None and rerank < 1:
+            raise UsageError(f"rerank must be at least 1, got {rerank}")
         if not queries:
             return []
+        if self.quantization != "none":
+            budget = rerank or self.rerank or default_rerank(self.quantization)
+            return self._code_searcher().search(self._table, queries, k, budget, self.threads)
         cache = self._vectors()
         if k <= 0 or cache.keys.size == 0:
             return [[] for _ in queries]
-        scores = maxsim_scores_many(  # (n_queries, P)
+        scores = exact_maxsim_many(  # (n_queries, P); torch when installed, else numpy
             [q.vectors for q in queries], cache.vectors, cache.offsets, threads=self.threads
         )
         return [_ranked(row, cache.keys, k) for row in scores]
@@ -264,8 +303,8 @@ class LanceDBIndexer:
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _KEYS_PER_QUERY):
             chunk = unique[start : start + _KEYS_PER_QUERY]
-            table = self._scan(
-                [f.name for f in self._table.schema],
+            table = self._scan(  # every column but the codes, which records do not carry
+                [f.name for f in self._table.schema if f.name not in code_io.CODE_COLUMNS],
                 where=f"key IN {arrow_io.sql_string_list(chunk)}",
             )
             for rec in arrow_io.table_to_records(table):
@@ -295,6 +334,8 @@ class LanceDBIndexer:
         """Drop the search cache and the table handle."""
         with self._cache_lock:
             self._cache = None
+            if self._codes is not None:
+                self._codes.clear()
         self._handle = None
         self._db = None
 

@@ -26,7 +26,19 @@ ENCODER = EncoderIdentity(name="test/random", model_id="random", revision="r1", 
 BACKENDS = {
     "lancedb": ("lancedb", {}),
     "lancedb-f32": ("lancedb", {"dtype": "float32"}),
+    # two-stage search on codes; the default rerank covers every page of the contract's
+    # corpora, so rankings must equal the oracle's exactly
+    "lancedb-binary": ("lancedb", {"quantization": "binary"}),
+    "lancedb-int8": ("lancedb", {"quantization": "int8"}),
     "memory": ("memory", {}),
+    # FAISS, multi-vector: "flat" is exact MaxSim over every page (no token index)
+    "faiss": ("faiss", {"index_type": "flat"}),
+    # token IVF candidates at the default budget: the contract's data fits in it
+    "faiss-ivf": ("faiss", {"index_type": "ivf"}),
+    # stage 1 really runs (3 candidates < pages); token_k covers every stored vector, so
+    # the candidates are the true best pages and the ranking must still equal the oracle
+    "faiss-ivf-c3": ("faiss", {"index_type": "ivf", "candidates": 3, "token_k": 1024}),
+    "faiss-hnsw-c3": ("faiss", {"index_type": "hnsw", "candidates": 3, "token_k": 1024}),
 }
 
 
@@ -42,7 +54,10 @@ def open_indexer(backend: str, path: Path, manifest: Manifest | None = None) -> 
 
 
 def manifest_for(backend: str, encoder: EncoderIdentity = ENCODER) -> Manifest:
-    return Manifest(encoder=encoder, indexer=BACKENDS[backend][0])
+    name, options = BACKENDS[backend]
+    # a quantized collection records its format in the manifest it stores
+    return Manifest(encoder=encoder, indexer=name,
+                    quantization=options.get("quantization", "none"))
 
 
 def unit(rng: np.random.Generator, n: int, d: int = DIM) -> np.ndarray:

@@ -1,0 +1,310 @@
+"""Multi-vector (MaxSim) search on CPU: our kernels and two-stage search against peers.
+
+    python benchmarks/search.py              # the full run: 1k, 10k and 100k pages
+    python benchmarks/search.py --sizes 1000 --big 0 --queries 6   # a quick look
+
+Same process, same data, same threads (``--threads``, default 2, pins torch, OpenMP, MKL,
+OpenBLAS and LanceDB) for every system. Data: structured ColPali-shaped pages
+(``synthetic.py``: 1030 vectors x 128 per page; background, topic clusters, near-copies)
+and 32-vector queries built from known target pages. Quality is recall@10 against exact
+float32 MaxSim on the same data. Sections:
+
+1. exact kernels, one query at a time (Nq=32): ours (torch; float32 and float16 storage;
+   8 queries batched), our numpy fallback, a plain numpy blocked loop, colpali-engine's
+   ``score_multi_vector``; pages/s and the fraction of the 21.7k pages/s compute ceiling;
+2. two-stage search (binary, int8 codes; full vectors read from a float16 memmap) against
+   exact search, LanceDB's own flat multivector search (1k only: it is slow), our LanceDB
+   collection with binary codes (1k), and fast-plaid (only if it can be installed next to
+   this torch); p50/p95 ms per query, recall@10, bytes per page in RAM and on disk, build;
+3. 100k pages, binary codes only, streamed (``search_stream.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,10000", help="in-memory collection sizes")
+    ap.add_argument("--big", type=int, default=100_000, help="streamed size (0: skip)")
+    ap.add_argument("--queries", type=int, default=12, help="queries per size")
+    ap.add_argument("--slow-queries", type=int, default=3,
+                    help="timed queries for the slow peers at 10k and LanceDB native")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--centroids", type=int, default=16, help="per page, coarse stage")
+    ap.add_argument("--workdir", default="/tmp/retriever-search-bench")
+    ap.add_argument("--omp-wait", default="PASSIVE", choices=["PASSIVE", "ACTIVE"],
+                    help="OpenMP idle threads: PASSIVE sleeps (on a busy, shared machine "
+                    "spinning threads slowed torch 7x here); ACTIVE spins")
+    return ap.parse_args()
+
+
+ARGS = _parse() if __name__ == "__main__" else None
+if ARGS is not None:  # thread pools size themselves at import: pin them first
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                "LANCE_CPU_THREADS"):
+        os.environ[var] = str(ARGS.threads)
+    os.environ["OMP_WAIT_POLICY"] = ARGS.omp_wait
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from retriever.scoring import maxsim_scores_many  # noqa: E402
+from retriever.scoring_torch import maxsim_many_torch  # noqa: E402
+from retriever.twostage import (  # noqa: E402
+    DEFAULT_CANDIDATES, ArrayVectors, CodeIndex, default_rerank, rank_pages, two_stage_search)
+from search_peers import (  # noqa: E402
+    colpali_engine_scores, fast_plaid_status, lancedb_native, numpy_blocked_scores)
+from synthetic import Corpus  # noqa: E402
+
+K = 10
+CEILING = 21_700  # pages/s: exact fp32 MaxSim at Nq=32 on 2 cores (BENCHMARKS.md)
+ROWS: list[dict] = []
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def timed(fn, items) -> tuple[np.ndarray, list]:
+    fn(items[0])  # warm-up: lazy imports, thread pools, page cache
+    times, outs = [], []
+    for item in items:
+        start = time.perf_counter()
+        outs.append(fn(item))
+        times.append(time.perf_counter() - start)
+    return np.array(times), outs
+
+
+def recall(rankings: list, exact: list) -> float:
+    return float(np.mean([len(set(map(int, r[:K])) & set(map(int, e))) / K
+                          for r, e in zip(rankings, exact)]))
+
+
+def add_row(section: str, system: str, n: int, times: np.ndarray, rankings, exact, *,
+            per_call: int = 1, ram: float | None = None, disk: float | None = None,
+            build: float | None = None, note: str = "") -> None:
+    per_query = times / per_call
+    ROWS.append(dict(section=section, system=system, n=n, p50=np.median(per_query) * 1e3,
+                     p95=np.percentile(per_query, 95) * 1e3, pps=n / np.median(per_query),
+                     recall=recall(rankings, exact) if rankings is not None else None,
+                     ram=ram, disk=disk, build=build, note=note))
+    r = ROWS[-1]
+    log(f"  {section} {system} n={n}: p50 {r['p50']:.1f} ms, {r['pps']:.0f} pages/s"
+        + (f", recall {r['recall']:.3f}" if r["recall"] is not None else ""))
+
+
+def round_robin(systems: dict, queries: list) -> dict:
+    """Time several systems query by query, taking turns, so a load that comes and goes
+    on a shared machine hits them alike. ``systems``: name -> (fn, how many queries)."""
+    for fn, _ in systems.values():
+        fn(queries[0])  # warm-up: lazy imports, thread pools, page cache
+    runs = {name: ([], []) for name in systems}
+    for i, query in enumerate(queries):
+        for name, (fn, limit) in systems.items():
+            if i < limit:
+                start = time.perf_counter()
+                runs[name][1].append(fn(query))
+                runs[name][0].append(time.perf_counter() - start)
+    return {name: (np.array(t), out) for name, (t, out) in runs.items()}
+
+
+def exact_kernels(n: int, pages: np.ndarray, queries: list, exact: list) -> None:
+    import torch
+
+    flat = pages.reshape(-1, pages.shape[2])  # (P*n, d) a view
+    flat16 = flat.astype(np.float16)
+    offsets = np.arange(n + 1, dtype=np.int64) * pages.shape[1]
+    every, slow = len(queries), ARGS.slow_queries if n > 2000 else len(queries)
+    page_kb = pages[0].nbytes / 1024
+    tensors = [torch.from_numpy(p) for p in pages]
+    rank = lambda scores: rank_pages(scores, K)  # noqa: E731
+    systems = {
+        "ours: torch kernel, fp32": (
+            lambda q: rank(maxsim_many_torch([q], flat, offsets)[0]), every, page_kb),
+        "ours: torch kernel, fp16 storage": (
+            lambda q: rank(maxsim_many_torch([q], flat16, offsets)[0]), every, page_kb / 2),
+        "ours: numpy fallback (retriever.scoring)": (
+            lambda q: rank(maxsim_scores_many([q], flat, offsets)[0]), slow, page_kb),
+        "plain numpy blocked matmul+max": (
+            lambda q: rank(numpy_blocked_scores(q, pages)), slow, page_kb),
+        "colpali-engine score_multi_vector": (
+            lambda q: rank(colpali_engine_scores(q, tensors)), slow, page_kb),
+    }
+    runs = round_robin({k: v[:2] for k, v in systems.items()}, queries)
+    for name, (t, out) in runs.items():
+        add_row("exact", name, n, t, out, exact, ram=systems[name][2])
+    flat16 = None  # 2.6 GB at 10k pages: give it back before the next measurement
+    batches = [queries[i : i + 8] for i in range(0, len(queries) - 7, 8)] or [queries]
+    t, out = timed(lambda qs: [rank(s) for s in maxsim_many_torch(qs, flat, offsets)],
+                   batches)
+    add_row("exact", f"ours: torch kernel, {len(batches[0])} queries/call", n, t,
+            [r for rs in out for r in rs], exact, per_call=len(batches[0]), ram=page_kb)
+
+
+def two_stage(n: int, pages: np.ndarray, queries: list, exact: list, workdir: Path) -> None:
+    flat = pages.reshape(-1, pages.shape[2])
+    offsets = np.arange(n + 1, dtype=np.int64) * pages.shape[1]
+    path = workdir / f"vectors-{n}.f16"
+    with path.open("wb") as out:  # float16 on disk, as stage 2 reads it
+        for lo in range(0, flat.shape[0], 1 << 20):
+            out.write(flat[lo : lo + (1 << 20)].astype(np.float16).tobytes())
+    fetch = ArrayVectors(np.memmap(path, dtype=np.float16, mode="r", shape=flat.shape), offsets)
+    disk_kb = path.stat().st_size / n / 1024
+    centroids = ARGS.centroids if n > 2 * DEFAULT_CANDIDATES else 0  # the stage runs past it
+    stage0 = f", {centroids} centroids/page -> {DEFAULT_CANDIDATES}" if centroids else ""
+    systems, built = {}, {}
+    for quantization, mode in (("binary", "asymmetric"), ("binary", "hamming"),
+                               ("int8", None)):
+        t0 = time.perf_counter()
+        index = CodeIndex.build(flat, offsets, quantization, centroids=centroids,
+                                binary_mode=mode or "asymmetric")
+        build = time.perf_counter() - t0
+        rerank = default_rerank(quantization)
+        name = f"ours: {quantization}{' ' + mode if mode else ''}, rerank {rerank}{stage0}"
+
+        def search(q, index=index, rerank=rerank):
+            return two_stage_search(index, [q], fetch, rerank=rerank)[0][0]
+
+        systems[name] = (search, len(queries))
+        built[name] = (index.nbytes / n / 1024, build)
+    for name, (t, out) in round_robin(systems, queries).items():
+        add_row("two-stage", name, n, t, out, exact, ram=built[name][0], disk=disk_kb,
+                build=built[name][1])
+    path.unlink()
+
+
+def lancedb_rows(n: int, pages: np.ndarray, queries: list, exact: list, workdir: Path) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    from indexers.lancedb.indexer import LanceDBIndexer
+    from retriever.manifest import EncoderIdentity, Manifest
+    from retriever.types import MultiVector, PageRecord
+
+    p, nv, d = pages.shape
+    root = workdir / f"lancedb-{n}"
+    shutil.rmtree(root, ignore_errors=True)
+    # LanceDB's own search on a float32 table (its fastest storage here)
+    t0 = time.perf_counter()
+    vec_type = pa.list_(pa.list_(pa.float32(), d))
+    inner = pa.FixedSizeListArray.from_arrays(pa.array(pages.reshape(-1)), d)
+    column = pa.ListArray.from_arrays(pa.array(np.arange(p + 1, dtype=np.int32) * nv), inner)
+    table = lancedb.connect(root / "native").create_table(
+        "pages", pa.table({"page": pa.array(np.arange(p), pa.int32()),
+                           "vectors": column.cast(vec_type)}))
+    build = time.perf_counter() - t0
+    slow = queries[: ARGS.slow_queries]
+    t, out = timed(lambda q: lancedb_native(table, q, K, n), slow)
+    add_row("two-stage", "LanceDB 0.40 native flat multivector", n, t, out, exact,
+            disk=_dir_kb(root / "native", n), build=build, ram=None)
+    # our LanceDB collection with binary codes: the product path, end to end
+    enc = EncoderIdentity("bench/synthetic", "synthetic", "0", d, "multi")
+    ix = LanceDBIndexer(root / "ours", Manifest(enc, "lancedb"), quantization="binary",
+                        threads=ARGS.threads)
+    boxes = np.zeros((nv, 4), np.float32)
+    t0 = time.perf_counter()
+    ix.add([PageRecord(f"p{i:06d}", "/bench", 1, 1000, 1400,
+                       MultiVector(pages[i], boxes, check_norm=False)) for i in range(p)])
+    cache = ix._code_searcher().cache(ix._table)
+    build = time.perf_counter() - t0
+    mvs = [MultiVector(q, np.zeros((len(q), 4), np.float32), check_norm=False) for q in queries]
+    t, out = timed(lambda q: [int(h.key[1:7]) for h in ix.search([q], K)[0]], mvs)
+    add_row("two-stage", f"ours: LanceDBIndexer binary, rerank {default_rerank('binary')}",
+            n, t, out, exact, ram=cache.nbytes / n / 1024, disk=_dir_kb(root / "ours", n),
+            build=build, note="fp16 table + codes")
+    ix.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _dir_kb(path: Path, n: int) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / n / 1024
+
+
+def big(n: int, workdir: Path) -> None:
+    from search_stream import build_streamed
+
+    corpus = Corpus(n)
+    queries, _ = corpus.queries(ARGS.queries)
+    log(f"{n} pages, streamed: exact reference, binary codes, centroids, float16 memmap")
+    built = build_streamed(corpus, queries, workdir, ARGS.centroids, log)
+    exact = [rank_pages(row, K) for row in built.exact]
+    steps = ", ".join(f"{k} {v:.0f} s" for k, v in built.seconds.items())
+    log(f"  build steps: {steps}")
+    build = built.seconds["codes"] + built.seconds["centroids"]
+    rerank = default_rerank("binary")
+    ram, disk = built.index.nbytes / n / 1024, built.disk_bytes / n / 1024
+    t, out = timed(lambda q: two_stage_search(built.index, [q], built.vectors,
+                                              rerank=rerank)[0][0], queries)
+    add_row("streamed", f"ours: binary, rerank {rerank}, {ARGS.centroids} centroids/page -> "
+            f"{DEFAULT_CANDIDATES}", n, t, out, exact, ram=ram, disk=disk, build=build)
+    # the physics that the centroid stage avoids: a full scan of every page's codes
+    codes, offsets = built.index.codes, built.index.offsets
+    t, out = timed(lambda q: rank_pages(codes.score_many([q], offsets)[0], K),
+                   queries[:2])
+    add_row("streamed", "binary codes, full scan (no centroid stage, no rerank)", n, t, out,
+            exact, ram=codes.nbytes / n / 1024)
+    (workdir / f"vectors-{n}.f16").unlink()
+
+
+def print_table() -> None:
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    print(f"\n{'section':9} {'system':58} {'pages':>7} {'p50 ms':>8} {'p95 ms':>8} "
+          f"{'pages/s':>8} {'ceil%':>6} {'recall':>6} {'RAM KB/p':>9} {'disk KB/p':>9} "
+          f"{'build s':>8}")
+    for r in ROWS:
+        ceil = f"{100 * r['pps'] / CEILING:.0f}" if r["section"] == "exact" else "-"
+        print(f"{r['section']:9} {r['system'][:58]:58} {r['n']:7d} {r['p50']:8.1f} "
+              f"{r['p95']:8.1f} {r['pps']:8.0f} {ceil:>6} {f(r['recall'], '.3f'):>6} "
+              f"{f(r['ram'], '.1f'):>9} {f(r['disk'], '.1f'):>9} {f(r['build'], '.1f'):>8}")
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(ARGS.threads)
+    workdir = Path(ARGS.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    clock = time.perf_counter()
+    sizes = [int(s) for s in ARGS.sizes.split(",") if s]
+    if sizes:
+        t0 = time.perf_counter()
+        top = Corpus(max(sizes))
+        all_pages = np.concatenate([top.chunk(c)[0] for c in range(top.n_chunks)])
+        log(f"generated {max(sizes)} pages x 1030 x 128 in {time.perf_counter() - t0:.0f} s; "
+            f"threads {ARGS.threads}")
+    for n in sizes:
+        pages = all_pages[:n]  # the first n pages are exactly Corpus(n)
+        queries, targets = Corpus(n).queries(ARGS.queries)
+        flat, offsets = pages.reshape(-1, 128), np.arange(n + 1, dtype=np.int64) * 1030
+        exact = [rank_pages(row, K) for row in maxsim_many_torch(queries, flat, offsets)]
+        log(f"{n} pages: exact top-1 is the target for "
+            f"{np.mean([e[0] == t for e, t in zip(exact, targets)]):.0%} of queries")
+        exact_kernels(n, pages, queries, exact)
+        two_stage(n, pages, queries, exact, workdir)
+        if n <= 1000:
+            lancedb_rows(n, pages, queries, exact, workdir)
+    if sizes:
+        del all_pages, pages
+    if ARGS.big:
+        big(ARGS.big, workdir)
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    print(f"\nthreads {ARGS.threads} (OMP_WAIT_POLICY={ARGS.omp_wait}); Nq=32; k={K}; recall@{K} against exact fp32 MaxSim; "
+          f"fast-plaid: {fast_plaid_status()}; peak RSS {peak_gb:.1f} GB; "
+          f"total {time.perf_counter() - clock:.0f} s")
+    print_table()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""MaxSim kernels in torch: exact float32 scoring, and the block driver the code kernels use.
+
+The numpy kernel (``retriever.scoring``) stays the reference and the fallback. For exact
+float32 scoring of one query both are bound by the same BLAS matmul and measure alike here
+(about 10.5k pages/s on 2 idle cores, 3.5-3.9k on a busy shared machine; colpali-engine's
+scorer 1.1k on the same busy machine, benchmarks/search.py). torch earns its place with
+the code kernels (int8 matmuls, ``retriever.quantization_torch``: 4-6x a float32 matmul),
+a per-page maximum over a plain reshape, and fewer passes for batched queries. torch is
+imported inside the functions only: importing this module (or ``retriever``) never does.
+
+A block is whole pages (``retriever.ragged.plan_blocks``): one matmul gives the similarity
+of every block row with every query vector, then the maximum per page is taken over a
+reshape when the block's pages all have one length (the common case: a ViT encoder gives
+every page the same number of patches) or over an explicitly masked padding otherwise.
+Nothing relies on zero vectors, and a page without rows scores ``-inf``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BLOCK_ELEMENTS",
+    "torch_available",
+    "resolve_backend",
+    "torch_threads",
+    "blocked_maxsim",
+    "maxsim_many_torch",
+    "exact_maxsim_many",
+]
+
+import contextlib
+import importlib.util
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from .errors import MissingDependencyError, RetrieverError
+from .ragged import PageBlock, check_offsets, page_rows, plan_blocks, stack_queries
+
+BACKENDS = ("auto", "torch", "numpy")
+#: similarities held per block (rows x query vectors); 2**19 float32 = 2 MiB: about 16
+#: ColPali pages at Nq=32, among the fastest of 4-64 pages measured here (within 10%)
+DEFAULT_BLOCK_ELEMENTS = 1 << 19
+_MIN_BLOCK_ROWS = 1024
+_MAX_BLOCK_ROWS = 1 << 17
+_threads_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def torch_available() -> bool:
+    """True when torch is installed and ``RETRIEVER_KERNEL`` does not ask for numpy."""
+    return os.environ.get("RETRIEVER_KERNEL", "").lower() != "numpy" and _torch_installed()
+
+
+def resolve_backend(backend: str) -> str:
+    """``auto`` -> ``torch`` when available, else ``numpy``; validates the name."""
+    if backend not in BACKENDS:
+        raise RetrieverError(f"unknown kernel backend {backend!r}", hint=f"use one of {BACKENDS}")
+    if backend == "auto":
+        return "torch" if torch_available() else "numpy"
+    if backend == "torch" and not _torch_installed():
+        raise MissingDependencyError("the torch kernel needs torch", hint="pip install torch")
+    return backend
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` intra-op threads, restoring torch's setting afterwards."""
+    import torch
+
+    if threads is None:
+        yield
+        return
+    with _threads_lock:  # the setting is process-wide; serialize who changes it
+        before = torch.get_num_threads()
+        torch.set_num_threads(max(1, int(threads)))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+def default_block_rows(q_total: int, block_elements: int = DEFAULT_BLOCK_ELEMENTS) -> int:
+    rows = block_elements // max(q_total, 1)
+    return int(min(max(rows, _MIN_BLOCK_ROWS), _MAX_BLOCK_ROWS))
+
+
+def as_tensor(block: np.ndarray) -> Any:
+    """A numpy block as a tensor, without a copy when the block is writable."""
+    import torch
+
+    if not block.flags.writeable:  # a read-only memmap: torch only shares writable memory
+        block = np.array(block)
+    return torch.from_numpy(np.ascontiguousarray(block))
+
+
+def _segment_max(sims: Any, block: PageBlock) -> Any:
+    """(rows, q) similarities -> (pages, q) maximum over each page's rows."""
+    import torch
+
+    q = sims.shape[1]
+    if block.uniform is not None:
+        return sims.view(block.n_pages, block.uniform, q).amax(dim=1)  # (pages, q)
+    # ragged: pad every page to the longest one with the lowest value, so a padded slot
+    # can never be a maximum, then reduce over the padded axis
+    width = int(block.lengths.max())
+    lengths = torch.from_numpy(block.lengths)
+    page_of_row = torch.repeat_interleave(torch.arange(block.n_pages), lengths)  # (rows,)
+    firsts = torch.cumsum(lengths, 0) - lengths  # (pages,)
+    slot = page_of_row * width + (torch.arange(sims.shape[0]) - firsts[page_of_row])
+    low = -torch.inf if sims.is_floating_point() else torch.iinfo(sims.dtype).min
+    padded = sims.new_full((block.n_pages * width, q), low)  # (pages * width, q)
+    padded[slot] = sims
+    return padded.view(block.n_pages, width, q).amax(dim=1)  # (pages, q)
+
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def blocked_maxsim(
+    blocks: Sequence[PageBlock],
+    n_out: int,
+    starts: np.ndarray,
+    q_total: int,
+    similarities: Callable[[PageBlock], Any],
+    finish: Callable[[Any], Any] | None = None,
+    *,
+    threads: int | None = None,
+) -> np.ndarray:
+    """The shared driver: per block, ``similarities(block)`` -> (rows, q_total) tensor;
+    maxima per page, ``finish`` (per-vector maxima -> float32 contributions), sums per
+    query -> (n_live, n_out) float32, ``-inf`` where a page has no rows.
+
+    Blocks are dealt to ``threads`` Python workers (default: the usable cores), each
+    running torch single-threaded. One OpenMP team per op would synchronise its threads
+    a few times per block; on a busy machine a descheduled thread then stalls the others
+    (measured here: 2-7x slower under load, equal when idle). torch ops release the GIL.
+    """
+    import torch
+
+    n_live = starts.size
+    out = np.full((n_live, n_out), -np.inf, dtype=np.float32)  # (n_live, n_out)
+    if n_live == 0 or not blocks:
+        return out
+    # column j of the stacked queries belongs to query owner[j]: one small matmul with
+    # this 0/1 matrix sums the per-vector maxima of every query at once
+    owner = np.repeat(np.arange(n_live), np.diff(np.append(starts, q_total)))  # (q_total,)
+    indicator = torch.zeros(q_total, n_live)
+    indicator[torch.arange(q_total), torch.from_numpy(owner)] = 1.0  # (q_total, n_live)
+
+    def run(chunk: Sequence[PageBlock]) -> None:
+        with torch.inference_mode():  # thread-local: every worker enters it
+            for block in chunk:
+                best = _segment_max(similarities(block), block)  # (pages, q_total)
+                best = finish(best) if finish is not None else best.float()
+                out[:, block.out] = (best @ indicator).numpy().T  # (n_live, pages)
+
+    workers = min(_default_workers() if threads is None else max(1, int(threads)),
+                  len(blocks))
+    if workers == 1:
+        with torch_threads(threads):
+            run(blocks)
+        return out
+    # interleaved, so every worker gets a similar share of a ragged plan
+    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, [blocks[i::workers] for i in range(workers)]))
+    return out
+
+
+def maxsim_many_torch(
+    queries: Sequence[np.ndarray],
+    vectors: np.ndarray,
+    offsets: np.ndarray,
+    *,
+    pages: np.ndarray | None = None,
+    block_rows: int | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Exact MaxSim of every query against every page (or ``pages``), computed in float32.
+
+    ``vectors`` (N, d) float32 or float16 (a memmap is fine: only blocks are read);
+    ``offsets`` (P+1,). Returns (n_queries, P or len(pages)) float32, ``-inf`` for pages
+    with no vectors, 0 for a query with no vectors (on pages that have some).
+    """
+    import torch
+
+    if not isinstance(vectors, np.ndarray):  # a memmap is an ndarray and stays one
+        vectors = np.asarray(vectors)
+    if vectors.ndim != 2:
+        raise RetrieverError(f"vectors must be 2-D (N, d), got shape {vectors.shape}")
+    offsets = check_offsets(offsets, vectors.shape[0])
+    stacked, starts, live = stack_queries(queries, vectors.shape[1])  # (q_total, d)
+    n_out = offsets.size - 1 if pages is None else len(pages)
+    q_total = stacked.shape[0]
+    rows = block_rows or default_block_rows(q_total)
+    blocks = plan_blocks(offsets, rows, pages)
+    q_t = torch.from_numpy(stacked).T  # (d, q_total); a view, BLAS reads it as is
+
+    def similarities(block: PageBlock) -> Any:
+        tile = as_tensor(vectors[block.rows])  # (rows, d), stored dtype
+        if tile.dtype != torch.float32:
+            tile = tile.float()  # compute in float32 even when stored in float16
+        return tile @ q_t  # (rows, q_total)
+
+    scores = blocked_maxsim(blocks, n_out, starts, q_total, similarities, threads=threads)
+    result = np.zeros((len(queries), n_out), dtype=np.float32)  # (n_queries, n_out)
+    result[live] = scores
+    empty = _empty_pages(offsets, pages)
+    result[:, empty] = -np.inf
+    return result
+
+
+def _empty_pages(offsets: np.ndarray, pages: np.ndarray | None) -> np.ndarray:
+    lengths = np.diff(offsets)  # (P,)
+    if pages is not None:
+        lengths = lengths[np.asarray(pages, dtype=np.int64)]
+    return lengths == 0
+
+
+def exact_maxsim_many(
+    queries: Sequence[np.ndarray],
+    vectors: np.ndarray,
+    offsets: np.ndarray,
+    *,
+    pages: np.ndarray | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+) -> np.ndarray:
+    """Exact MaxSim with the fastest kernel at hand: torch when installed, else numpy.
+
+    Same contract as ``maxsim_many_torch``; ``backend`` forces one ("torch", "numpy").
+    """
+    if resolve_backend(backend) == "torch":
+        return maxsim_many_torch(queries, vectors, offsets, pages=pages, threads=threads)
+    from .scoring import maxsim_scores_many
+
+    if pages is None:
+        return maxsim_scores_many(queries, vectors, offsets, threads=threads)
+    offsets = check_offsets(offsets, np.asarray(vectors).shape[0])
+    pages = np.asarray(pages, dtype=np.int64)
+    lengths = offsets[pages + 1] - offsets[pages]  # (m,)
+    sub_offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)  # (m+1,)
+    sub = np.asarray(vectors)[page_rows(offsets, pages)]  # (R, d) the chosen pages' rows
+    return maxsim_scores_many(queries, sub, sub_offsets, threads=threads)

@@ -1,0 +1,191 @@
+"""Two-stage search: compact codes pick candidates, exact MaxSim on full vectors ranks them.
+
+Stages, per query:
+
+0. (large collections only) MaxSim against a few centroids per page
+   (``retriever.prefilter``), scored on their int8 codes (as good as float16 for this
+   stage, measured, and about twice as fast), keeps the best ``candidates`` pages;
+1. MaxSim on the codes (binary or int8, ``retriever.quantization``) of those pages, or of
+   every page when the collection is small, keeps the best ``rerank``;
+2. exact float32 MaxSim on the full-precision vectors of those, fetched on demand (a
+   float16 memmap, a LanceDB take): only ``rerank`` pages are ever read.
+
+With ``rerank`` at least the number of pages, every page reaches stage 2 and the ranking
+is exactly the exact search's. Codes and centroids live in memory; full vectors do not
+have to.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_RERANK",
+    "DEFAULT_CANDIDATES",
+    "CodeIndex",
+    "ArrayVectors",
+    "FetchVectors",
+    "default_rerank",
+    "two_stage_search",
+    "rank_pages",
+]
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import RetrieverError
+from .prefilter import DEFAULT_CENTROIDS, page_centroids
+from .quantization import Int8Codes, PageCodes, check_quantization, encode_codes
+from .ragged import check_offsets, page_rows
+from .scoring_torch import exact_maxsim_many
+
+#: pages reranked exactly per query, per code format; measured on the structured
+#: benchmark (benchmarks/search.py) to keep recall@10 against exact search at 0.95 or more
+DEFAULT_RERANK = {"binary": 128, "int8": 32}
+#: pages kept by the centroid stage; it runs only when a collection has over twice as many.
+#: On the structured benchmark the exact top-10 was always within the best 512 of 100k
+#: pages by centroids; 1024 leaves a margin and costs about 55 ms of code scoring
+DEFAULT_CANDIDATES = 1024
+
+#: fetch(pages) -> (vectors (R, d) of those pages in the order given, offsets (m+1,))
+FetchVectors = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def default_rerank(quantization: str) -> int:
+    return DEFAULT_RERANK.get(check_quantization(quantization), 0)
+
+
+def rank_pages(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` best finite scores, best first, ties by lower index."""
+    valid = np.flatnonzero(scores > -np.inf)
+    if valid.size > n:
+        # argpartition then a stable sort of the survivors: O(P) rather than O(P log P)
+        part = np.argpartition(-scores[valid], n - 1)[:n]
+        kth = scores[valid[part]].min()
+        valid = valid[scores[valid] >= kth]  # keep every tie of the n-th score
+    order = np.lexsort((valid, -scores[valid].astype(np.float64)))[:n]
+    return valid[order].astype(np.int64)
+
+
+@dataclass
+class ArrayVectors:
+    """Full vectors of every page in one (N, d) array or memmap: the simplest fetch."""
+
+    vectors: np.ndarray
+    offsets: np.ndarray
+
+    def __call__(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pages = np.asarray(pages, dtype=np.int64)
+        lengths = self.offsets[pages + 1] - self.offsets[pages]  # (m,)
+        sub_offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        return np.asarray(self.vectors[page_rows(self.offsets, pages)]), sub_offsets
+
+
+@dataclass
+class CodeIndex:
+    """What stays in memory for two-stage search: codes (+ page centroids)."""
+
+    codes: PageCodes
+    offsets: np.ndarray  # (P+1,) rows of each page in ``codes``
+    centroids: np.ndarray | None = None  # (C, d) float16
+    centroid_offsets: np.ndarray | None = None  # (P+1,)
+
+    def __post_init__(self) -> None:
+        self.offsets = check_offsets(self.offsets, self.codes.n)
+        if (self.centroids is None) != (self.centroid_offsets is None):
+            raise RetrieverError("centroids and centroid_offsets come together")
+        if self.centroid_offsets is not None:
+            self.centroid_offsets = check_offsets(self.centroid_offsets, len(self.centroids))
+            if self.centroid_offsets.size != self.offsets.size:
+                raise RetrieverError("centroid offsets do not cover the same pages as codes")
+            self._coarse: Int8Codes | None = Int8Codes.encode(self.centroids)
+        else:
+            self._coarse = None
+
+    @classmethod
+    def build(
+        cls,
+        vectors: np.ndarray,
+        offsets: np.ndarray,
+        quantization: str,
+        *,
+        centroids: int = DEFAULT_CENTROIDS,
+        binary_mode: str = "asymmetric",
+    ) -> CodeIndex:
+        """Codes of ``vectors`` (N, d), and ``centroids`` per page (0: no coarse stage)."""
+        codes = encode_codes(quantization, vectors, binary_mode=binary_mode)
+        if centroids <= 0:
+            return cls(codes, offsets)
+        cents, cent_offsets = page_centroids(vectors, offsets, centroids)
+        return cls(codes, offsets, cents, cent_offsets)
+
+    @property
+    def n_pages(self) -> int:
+        return int(self.offsets.size - 1)
+
+    @property
+    def nbytes(self) -> int:
+        extra = 0 if self._coarse is None else self.centroids.nbytes + self._coarse.nbytes
+        return int(self.codes.nbytes + extra + self.offsets.nbytes)
+
+    def shortlist(
+        self,
+        queries: Sequence[np.ndarray],
+        n: int,
+        *,
+        candidates: int | None = None,
+        backend: str = "auto",
+        threads: int | None = None,
+    ) -> list[np.ndarray]:
+        """Stages 0-1: the ``n`` best pages per query by code MaxSim, best first."""
+        queries = list(queries)
+        if not queries:
+            return []
+        wide = max(candidates or DEFAULT_CANDIDATES, n)
+        if self._coarse is None or self.n_pages <= 2 * wide:
+            # one pass over every page's codes for all queries together
+            scores = self.codes.score_many(queries, self.offsets, backend=backend,
+                                           threads=threads)  # (n_queries, P)
+            return [rank_pages(row, n) for row in scores]
+        coarse = self._coarse.score_many(queries, self.centroid_offsets, backend=backend,
+                                         threads=threads)  # (n_queries, P)
+        out = []
+        for query, row in zip(queries, coarse):
+            pages = rank_pages(row, wide)  # (wide,)
+            fine = self.codes.score_many([query], self.offsets, pages=pages,
+                                         backend=backend, threads=threads)[0]
+            out.append(pages[rank_pages(fine, n)])
+        return out
+
+
+def two_stage_search(
+    index: CodeIndex,
+    queries: Sequence[np.ndarray],
+    fetch: FetchVectors,
+    *,
+    rerank: int,
+    candidates: int | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per query: (pages (r,), exact scores (r,)) of the ``rerank`` shortlisted pages,
+    best first, ties by page index. Callers take their top ``k`` from it (``rerank >= k``).
+    """
+    if rerank < 1:
+        raise RetrieverError(f"rerank must be at least 1, got {rerank}")
+    queries = list(queries)
+    shortlists = index.shortlist(queries, rerank, candidates=candidates, backend=backend,
+                                 threads=threads)
+    if not queries:
+        return []
+    # fetch the union once: batched queries often share candidates
+    union = np.unique(np.concatenate(shortlists)) if shortlists else np.zeros(0, np.int64)
+    vectors, sub_offsets = fetch(union)  # rows of the union's pages, in union order
+    results = []
+    for query, pages in zip(queries, shortlists):
+        local = np.searchsorted(union, pages)  # (r,) positions in the fetched block
+        exact = exact_maxsim_many([query], vectors, sub_offsets, pages=local,
+                                  backend=backend, threads=threads)[0]  # (r,)
+        order = rank_pages(exact, exact.size)
+        results.append((pages[order], exact[order]))
+    return results

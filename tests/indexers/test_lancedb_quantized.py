@@ -1,0 +1,128 @@
+"""Quantized LanceDB collections: stored codes, recall at the default rerank, ``rerank=``,
+the manifest's quantization, and a code cache that another writer makes stale."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from retriever import plugin_host
+from retriever.errors import UsageError
+from retriever.manifest import EncoderIdentity, Manifest
+from retriever.types import MultiVector, PageRecord
+from structured_pages import structured_corpus
+
+DIM = 64
+
+
+def manifest(quantization: str = "none") -> Manifest:
+    enc = EncoderIdentity("test/structured", "structured", "r1", DIM, "multi")
+    return Manifest(encoder=enc, indexer="lancedb", quantization=quantization)
+
+
+def open_lance(path, manifest=None, **options):
+    return plugin_host.get_registry().create("indexer", "lancedb", path=path,
+                                             manifest=manifest, **options)
+
+
+def records(pages) -> list[PageRecord]:
+    return [PageRecord(f"doc{i:04d}", f"/d/{i}.pdf", 1, 100, 100,
+                       MultiVector(p, np.zeros((len(p), 4), np.float32), check_norm=False))
+            for i, p in enumerate(pages)]
+
+
+def queries_of(vectors) -> list[MultiVector]:
+    return [MultiVector(q, np.zeros((len(q), 4), np.float32), check_norm=False)
+            for q in vectors]
+
+
+def assert_same(got, want) -> None:
+    """Same pages in the same order, same scores up to float32 summation order."""
+    assert [[h.key for h in hits] for hits in got] == [[h.key for h in hits] for hits in want]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose([h.score for h in g], [h.score for h in w], rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return structured_corpus(300, n_vectors=30, dim=DIM, n_queries=10, seed=5)
+
+
+@pytest.mark.parametrize("quantization", ["binary", "int8"])
+def test_default_rerank_recall_and_full_rerank_equals_exact(tmp_path, corpus, quantization):
+    pages, qvecs, targets = corpus
+    exact_ix = open_lance(tmp_path / "exact", manifest())
+    ix = open_lance(tmp_path / "q", manifest(), quantization=quantization)
+    recs = records(pages)
+    exact_ix.add(recs)
+    ix.add(recs)
+    queries = queries_of(qvecs)
+    exact = exact_ix.search(queries, 10)
+    got = ix.search(queries, 10)  # default rerank: fewer pages than the collection holds
+    recall = np.mean([len({h.key for h in e} & {h.key for h in g}) / 10
+                      for e, g in zip(exact, got)])
+    assert recall >= 0.9
+    assert [g[0].key for g in got] == [f"doc{t:04d}:1" for t in targets]
+    assert_same(ix.search(queries, 10, rerank=len(pages)), exact)  # all reranked
+    small = ix.search(queries, 5, rerank=1)  # rerank never goes below k
+    assert all(len(hits) == 5 for hits in small)
+    with pytest.raises(UsageError, match="rerank"):
+        ix.search(queries, 5, rerank=0)
+
+
+def test_codes_live_in_the_table_and_records_do_not_carry_them(tmp_path, corpus):
+    import lancedb
+
+    pages, _, _ = corpus
+    ix = open_lance(tmp_path / "c", manifest(), quantization="binary")
+    ix.add(records(pages[:5]))
+    table = lancedb.connect(tmp_path / "c").open_table("pages")
+    schema = table.schema
+    assert str(schema.field("codes").type) == "list<item: fixed_size_list<item: uint8>[8]>"
+    assert str(schema.field("centroids").type).startswith("list<item: fixed_size_list<item: "
+                                                          "halffloat>")
+    stored = Manifest.from_json(schema.metadata[b"retriever.manifest"].decode())
+    assert stored.quantization == "binary"
+    rec = ix.get(["doc0002:1"])[0]
+    np.testing.assert_allclose(rec.embedding.vectors.astype(np.float32), pages[2], atol=1e-3)
+    int8 = open_lance(tmp_path / "i", manifest("int8"))  # the manifest can say it too
+    int8.add(records(pages[:2]))
+    assert int8.quantization == "int8"
+    assert "code_scales" in lancedb.connect(tmp_path / "i").open_table("pages").schema.names
+
+
+def test_quantization_is_fixed_when_the_collection_is_made(tmp_path, corpus):
+    pages, _, _ = corpus
+    open_lance(tmp_path / "c", manifest(), quantization="int8").add(records(pages[:3]))
+    assert open_lance(tmp_path / "c").manifest.quantization == "int8"
+    assert open_lance(tmp_path / "c", manifest(), quantization="int8").count() == 3
+    with pytest.raises(UsageError, match="quantization 'int8'"):
+        open_lance(tmp_path / "c", quantization="binary")
+    with pytest.raises(UsageError, match="quantization"):
+        open_lance(tmp_path / "new", manifest(), quantization="int4")
+
+
+def test_other_writers_commits_and_a_stale_cache(tmp_path, corpus):
+    pages, qvecs, _ = corpus
+    recs = records(pages[:60])
+    reader = open_lance(tmp_path / "c", manifest(), quantization="binary", rerank=8)
+    writer = open_lance(tmp_path / "c")
+    oracle = open_lance(tmp_path / "o", manifest())
+    writer.add(recs[:40])
+    oracle.add(recs[:40])
+    queries = queries_of(qvecs[:3])
+    assert_same(reader.search(queries, 5, rerank=60), oracle.search(queries, 5))
+    writer.add(recs[40:])  # the reader's code cache is now one version behind
+    oracle.add(recs[40:])
+    assert_same(reader.search(queries, 5, rerank=60), oracle.search(queries, 5))
+    # a commit landing mid-search: the cache claims the current version but its row ids
+    # point at pages that are gone, so fetching their vectors must notice and reload
+    searcher = reader._code_searcher()
+    stale = searcher.cache(reader._table)
+    gone = [r.doc_id for r in recs[:30]]
+    writer.delete(gone)
+    oracle.delete(gone)
+    searcher._cache = replace(stale, version=reader.version)
+    assert_same(reader.search(queries, 5, rerank=60), oracle.search(queries, 5))
