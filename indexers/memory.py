@@ -27,6 +27,7 @@ from retriever.errors import (
 )
 from retriever.hookspecs import hookimpl
 from retriever.manifest import Manifest
+from retriever.records import check_records
 from retriever.protocols import ScoredPage
 from retriever.specs import IndexerSpec
 from retriever.types import MultiVector, PageRecord
@@ -81,20 +82,7 @@ class MemoryIndexer:
 
     def add(self, records: Sequence[PageRecord]) -> None:
         """Add or replace (same ``doc_id:page``) pages; all or none of them."""
-        dim = self.manifest.encoder.dim
-        seen: set[str] = set()
-        for rec in records:  # validate everything first, so a bad record adds nothing
-            if rec.embedding.dim != dim:
-                raise ManifestMismatchError(
-                    f"page {rec.key}: vectors have dim {rec.embedding.dim}, collection "
-                    f"{self.name!r} stores dim {dim}",
-                    hint="index with the encoder the collection was built with",
-                )
-            if rec.page_number < 1:
-                raise UsageError(f"page {rec.key}: page numbers are 1-based")
-            if rec.key in seen:
-                raise UsageError(f"page {rec.key} appears twice in one add")
-            seen.add(rec.key)
+        check_records(records, self.manifest, self.name)  # all checked before any is added
         copies = [_copy_record(r) for r in records]
         with _store_lock:
             for rec in copies:

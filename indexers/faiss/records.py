@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.errors import ManifestMismatchError, UsageError
 from retriever.manifest import Manifest
+from retriever.records import check_records
 from retriever.types import PageRecord
 
 from . import store
@@ -20,25 +20,7 @@ from .store import Segment
 
 def validate_records(records: Sequence[PageRecord], manifest: Manifest, name: str) -> None:
     """Check every record before anything is written, so a bad one adds nothing."""
-    dim, single = manifest.encoder.dim, manifest.encoder.kind == "single"
-    seen: set[str] = set()
-    for rec in records:
-        if rec.embedding.dim != dim:
-            raise ManifestMismatchError(
-                f"page {rec.key}: vectors have dim {rec.embedding.dim}, collection "
-                f"{name!r} stores dim {dim}",
-                hint="index with the encoder the collection was built with")
-        if rec.page_number < 1:
-            raise UsageError(f"page {rec.key}: page numbers are 1-based")
-        if single and rec.embedding.n > 1:
-            raise UsageError(f"page {rec.key}: {rec.embedding.n} vectors in a "
-                             f"single-vector collection (one per page at most)")
-        if rec.embedding.n >= MAX_VECTORS_PER_PAGE:
-            raise UsageError(f"page {rec.key}: more than {MAX_VECTORS_PER_PAGE - 1} "
-                             "vectors on one page")
-        if rec.key in seen:
-            raise UsageError(f"page {rec.key} appears twice in one add")
-        seen.add(rec.key)
+    check_records(records, manifest, name, max_vectors_per_page=MAX_VECTORS_PER_PAGE - 1)
 
 
 def write_records(path: Path, name: str, records: Sequence[PageRecord], ids: np.ndarray,

@@ -25,6 +25,7 @@ from retriever.errors import (
     UsageError,
 )
 from retriever.manifest import Manifest
+from retriever.records import check_records
 from retriever.protocols import ScoredPage
 from retriever.quantization import check_quantization
 from retriever.scoring import top_k
@@ -136,20 +137,7 @@ class LanceDBIndexer:
     # -- writes -------------------------------------------------------------------------
 
     def _validate(self, records: Sequence[PageRecord]) -> None:
-        dim = self.manifest.encoder.dim
-        seen: set[str] = set()
-        for rec in records:
-            if rec.embedding.dim != dim:
-                raise ManifestMismatchError(
-                    f"page {rec.key}: vectors have dim {rec.embedding.dim}, collection "
-                    f"{self.name!r} stores dim {dim}",
-                    hint="index with the encoder the collection was built with",
-                )
-            if rec.page_number < 1:
-                raise UsageError(f"page {rec.key}: page numbers are 1-based")
-            if rec.key in seen:
-                raise UsageError(f"page {rec.key} appears twice in one add")
-            seen.add(rec.key)
+        check_records(records, self.manifest, self.name)
 
     def add(self, records: Sequence[PageRecord]) -> None:
         """Add pages, replacing any stored page with the same ``doc_id:page``.
