@@ -53,6 +53,7 @@ _REGISTER_HOOKS = {
 _lock = threading.Lock()
 _pm: pluggy.PluginManager | None = None
 _registry: Registry | None = None
+_versions: dict[str, str] = {}  # plugin name -> version, filled as plugins load
 
 
 @dataclass(frozen=True)
@@ -83,15 +84,13 @@ def _load_third_party(pm: pluggy.PluginManager) -> None:
         except Exception as exc:  # one broken plugin must not take the tool down
             raise PluginError(
                 f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}",
-                hint=f"uninstall it or set RETRIEVER_LOAD_PLUGINS to skip it",
+                hint="uninstall it, or set RETRIEVER_LOAD_PLUGINS to the plugins you want",
             ) from exc
         pm.register(plugin, name=ep.name)
         dist = getattr(ep, "dist", None)
         version = dist.version if dist is not None else "?"
         _versions[ep.name] = version
 
-
-_versions: dict[str, str] = {}
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
