@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RetrieverError
+from .ragged import check_offsets
 
 #: similarities held per block (block rows x query rows). 2**18 float32 = 1 MiB keeps the
 #: block's similarity matrix in L2, which measured fastest here (8192 rows at Nq=32)
@@ -48,21 +49,6 @@ def _as_f32_matrix(a: np.ndarray, what: str) -> np.ndarray:
     if a.dtype != np.float32:
         a = a.astype(np.float32)
     return a
-
-
-def _check_offsets(offsets: np.ndarray, n_vectors: int) -> np.ndarray:
-    offsets = np.asarray(offsets)
-    if offsets.ndim != 1 or offsets.size == 0 or not np.issubdtype(offsets.dtype, np.integer):
-        raise RetrieverError(f"offsets must be a 1-D integer array (P+1,), got {offsets.shape}")
-    offsets = offsets.astype(np.int64, copy=False)
-    if offsets[0] != 0 or offsets[-1] != n_vectors:
-        raise RetrieverError(
-            f"offsets must start at 0 and end at the number of vectors ({n_vectors}), "
-            f"got {int(offsets[0])}..{int(offsets[-1])}"
-        )
-    if (np.diff(offsets) < 0).any():
-        raise RetrieverError("offsets must be non-decreasing")
-    return offsets
 
 
 def _page_blocks(offsets: np.ndarray, block_vectors: int) -> list[tuple[int, int]]:
@@ -139,7 +125,7 @@ def maxsim_scores_many(
     vectors = np.asarray(vectors)
     if vectors.ndim != 2:
         raise RetrieverError(f"vectors must be 2-D (N, d), got shape {vectors.shape}")
-    offsets = _check_offsets(offsets, vectors.shape[0])
+    offsets = check_offsets(offsets, vectors.shape[0])
     dim = vectors.shape[1]
     mats = [_as_f32_matrix(q, "query vectors") for q in queries]
     for m in mats:
