@@ -22,12 +22,11 @@ import numpy as np
 from retriever.errors import (
     CollectionNotFoundError,
     ManifestMismatchError,
-    RetrieverError,
     UsageError,
 )
 from retriever.hookspecs import hookimpl
 from retriever.manifest import Manifest
-from retriever.records import check_records
+from retriever.records import check_records, missing_pages_error
 from retriever.protocols import ScoredPage
 from retriever.specs import IndexerSpec
 from retriever.types import MultiVector, PageRecord
@@ -129,11 +128,7 @@ class MemoryIndexer:
             pages = self._collection.pages
             missing = [k for k in keys if k not in pages]
             if missing:
-                raise RetrieverError(
-                    f"collection {self.name!r} has no page {missing[0]!r}"
-                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-                    hint="the document may have been deleted; search again",
-                )
+                raise missing_pages_error(self.name, missing)
             return [_copy_record(pages[k]) for k in keys]
 
     def documents(self) -> dict[str, str]:

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import ManifestMismatchError, RetrieverError
+from .errors import ManifestMismatchError, RetrieverError, UsageError
 
 SCHEMA_VERSION = 1
 
@@ -75,3 +75,14 @@ class Manifest:
                 f"dim {theirs.dim}, {theirs.kind})",
                 hint=f"search with --encoder {mine.name}, or index into a new collection",
             )
+
+    def check_quantization(self, asked: str | None, collection: str) -> None:
+        """Raise UsageError when a quantization was asked for that the collection lacks.
+
+        Quantization is chosen when a collection is created; ``None`` accepts any.
+        """
+        if asked is not None and asked != self.quantization:
+            raise UsageError(
+                f"collection {collection!r} uses quantization {self.quantization!r}, "
+                f"not {asked!r}", hint="quantization is chosen when a collection is "
+                "created; index into a new collection to change it")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["check_records"]
+__all__ = ["check_records", "missing_pages_error"]
 
 from collections.abc import Sequence
 
-from .errors import ManifestMismatchError, UsageError
+from .errors import ManifestMismatchError, RetrieverError, UsageError
 from .manifest import Manifest
 from .types import PageRecord
 
@@ -40,3 +40,10 @@ def check_records(
         if rec.key in seen:
             raise UsageError(f"page {rec.key} appears twice in one add")
         seen.add(rec.key)
+
+
+def missing_pages_error(collection: str, missing: Sequence[str]) -> RetrieverError:
+    """The error ``Indexer.get`` raises for page keys the collection does not hold."""
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    return RetrieverError(f"collection {collection!r} has no page {missing[0]!r}{more}",
+                          hint="the document may have been deleted; search again")

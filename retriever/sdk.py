@@ -148,13 +148,11 @@ class Retriever:
                                 quantization=self._quantization or "none")
         indexer = registry.create("indexer", backend, path=self.path / backend,
                                   manifest=manifest)
-        stored = indexer.manifest.quantization
-        if self._quantization and stored != self._quantization:
+        try:
+            indexer.manifest.check_quantization(self._quantization, self.collection)
+        except UsageError:
             indexer.close()
-            raise UsageError(
-                f"collection {self.collection!r} uses quantization {stored!r}, not "
-                f"{self._quantization!r}", hint="quantization is chosen when a collection "
-                "is created; index into a new collection to change it")
+            raise
         self._indexer = indexer
         return self._indexer
 

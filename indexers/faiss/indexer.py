@@ -31,6 +31,7 @@ from retriever.errors import (
     UsageError,
 )
 from retriever.manifest import Manifest
+from retriever.records import missing_pages_error
 from retriever.protocols import ScoredPage
 from retriever.types import MultiVector, PageRecord
 
@@ -96,10 +97,7 @@ class FaissIndexer:
             stored = store.read_manifest(self.path)
         elif manifest is not None:
             stored.check_compatible(manifest.encoder, self.name)
-        if quantization is not None and quantization != stored.quantization:
-            raise UsageError(
-                f"collection {self.name!r} uses quantization {stored.quantization!r}, "
-                f"not {quantization!r}", hint="index into a new collection to change it")
+        stored.check_quantization(quantization, self.name)
         self.manifest: Manifest = stored
         self.quantization = stored.quantization
         self._lock = threading.RLock()
@@ -291,10 +289,7 @@ class FaissIndexer:
             view = self._fresh()
         missing = [k for k in keys if k not in view.by_key]
         if missing:
-            raise RetrieverError(
-                f"collection {self.name!r} has no page {missing[0]!r}"
-                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-                hint="the document may have been deleted; search again")
+            raise missing_pages_error(self.name, missing)
         return [view.record(view.by_key[k]) for k in keys]
 
     def documents(self) -> dict[str, str]:

@@ -25,7 +25,7 @@ from retriever.errors import (
     UsageError,
 )
 from retriever.manifest import Manifest
-from retriever.records import check_records
+from retriever.records import check_records, missing_pages_error
 from retriever.protocols import ScoredPage
 from retriever.quantization import check_quantization
 from retriever.scoring import top_k
@@ -118,10 +118,7 @@ class LanceDBIndexer:
         stored = arrow_io.manifest_from_schema(table.schema, self.name)
         if manifest is not None:
             stored.check_compatible(manifest.encoder, self.name)
-        if quantization is not None and quantization != stored.quantization:
-            raise UsageError(
-                f"collection {self.name!r} uses quantization {stored.quantization!r}, "
-                f"not {quantization!r}", hint="index into a new collection to change it")
+        stored.check_quantization(quantization, self.name)
         self.manifest: Manifest = stored
         self.quantization = stored.quantization
         self._db: Any = db
@@ -299,11 +296,7 @@ class LanceDBIndexer:
                 found[rec.key] = rec
         missing = [k for k in keys if k not in found]
         if missing:
-            raise RetrieverError(
-                f"collection {self.name!r} has no page {missing[0]!r}"
-                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-                hint="the document may have been deleted; search again",
-            )
+            raise missing_pages_error(self.name, missing)
         return [found[k] for k in keys]
 
     def documents(self) -> dict[str, str]:

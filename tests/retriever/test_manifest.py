@@ -27,3 +27,13 @@ def test_newer_schema_and_garbage_are_clear_errors():
         newer.check_compatible(_identity(), "c")
     with pytest.raises(RetrieverError, match="unreadable"):
         Manifest.from_json("{not json")
+
+
+def test_quantization_mismatch_is_a_usage_error():
+    from retriever.errors import UsageError
+
+    manifest = Manifest(encoder=_identity(), indexer="lancedb", quantization="binary")
+    manifest.check_quantization(None, "c")
+    manifest.check_quantization("binary", "c")
+    with pytest.raises(UsageError, match="uses quantization 'binary', not 'int8'"):
+        manifest.check_quantization("int8", "c")

@@ -30,3 +30,10 @@ def test_good_records_pass_and_each_violation_is_named():
         check_records([_record(n=2)], _manifest(), "c", max_vectors_per_page=1)
     with pytest.raises(UsageError, match="twice"):
         check_records([_record(1), _record(1)], _manifest(), "c")
+
+
+def test_missing_pages_error_names_the_first_and_counts_the_rest():
+    from retriever.records import missing_pages_error
+
+    err = missing_pages_error("c", ["d:1", "d:2", "d:3"])
+    assert "no page 'd:1' (and 2 more)" in err.message and "deleted" in err.hint
