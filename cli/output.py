@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 __all__ = ["print_error", "print_hits", "print_index_report", "print_checks", "progress_reporter",
-           "print_json"]
+           "print_json", "show_library_warnings", "print_interrupted", "print_delete_report",
+           "json_line"]
 
 import json
+import logging
+import re
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -15,16 +18,41 @@ from typing import Any
 import typer
 
 from retriever.errors import RetrieverError
+from retriever.filenames import printable
+
+# A file name that is not valid UTF-8 reaches us with lone surrogates (os.fsdecode); JSON
+# writes them as \udcNN escapes, which json.loads turns back into the same str (and
+# os.fsencode of it into the name's bytes), while the line itself stays valid UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(obj: Any) -> str:
+    text = json.dumps(obj, ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_line(obj) + "\n")
 
 
 def print_error(exc: RetrieverError) -> None:
-    typer.secho(f"error: {exc.message}", fg="red", err=True)
+    typer.secho(f"error: {printable(exc.message)}", fg="red", err=True)
     if exc.hint:
-        typer.echo(f"hint: {exc.hint}", err=True)
+        typer.echo(f"hint: {printable(exc.hint)}", err=True)
+
+
+class _WarningLine(logging.Handler):
+    """``warning: ...`` on the current stderr, like the CLI's own warnings."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.secho(f"warning: {record.getMessage()}", fg="yellow", err=True)
+
+
+def show_library_warnings() -> None:
+    """Print the retriever library's logged warnings (a broken plugin, say) on stderr."""
+    logger = logging.getLogger("retriever")
+    if not any(isinstance(h, _WarningLine) for h in logger.handlers):
+        logger.addHandler(_WarningLine(logging.WARNING))
 
 
 def print_hits(hits: list, json_out: bool) -> None:
@@ -36,25 +64,53 @@ def print_hits(hits: list, json_out: bool) -> None:
         typer.echo("no results")
         return
     for hit in hits:
-        typer.secho(f"{hit.rank}. {hit.source}  page {hit.page}  score {hit.score:.4f}", bold=True)
+        typer.secho(f"{hit.rank}. {printable(hit.source)}  page {hit.page}  "
+                    f"score {hit.score:.4f}", bold=True)
         for region in hit.regions:
             x0, y0, x1, y1 = region.bbox
-            snippet = textwrap.shorten(region.text, width=100, placeholder=" …")
+            snippet = textwrap.shorten(printable(region.text), width=100, placeholder=" …")
             typer.echo(f"   [{region.score:.3f}] ({x0:.2f},{y0:.2f})-({x1:.2f},{y1:.2f}) {snippet}")
             if region.crop_path:
-                typer.echo(f"           crop: {region.crop_path}")
+                typer.echo(f"           crop: {printable(region.crop_path)}")
 
 
 def print_index_report(report: Any, collection: str, json_out: bool) -> None:
     if json_out:
         print_json({"collection": collection, **report.to_dict()})
         return
+    # moved, copied and removed only when they happened: the usual line stays as it was
+    extra = "".join(f", {len(items)} {name}" for name, items in (
+        ("moved", report.moved), ("copied", report.copied), ("removed", report.removed))
+        if items)
     typer.echo(
         f"collection {collection!r}: {len(report.indexed)} file(s) indexed ({report.pages} pages), "
-        f"{len(report.unchanged)} unchanged, {len(report.replaced)} replaced, "
+        f"{len(report.unchanged)} unchanged, {len(report.replaced)} replaced{extra}, "
         f"{len(report.failed)} failed")
     for failure in report.failed:
-        typer.secho(f"  failed: {failure}", fg="yellow")
+        typer.secho(f"  failed: {printable(str(failure))}", fg="yellow")
+    for path in report.removed:
+        typer.echo(f"  removed: {printable(path)}")
+
+
+def print_interrupted(report: Any) -> None:
+    """On stderr: what an interrupted ``index`` committed, and how to go on."""
+    n = len(report.indexed)
+    last = f" (the last: {printable(report.indexed[-1])})" if n else ""
+    typer.secho(f"interrupted: {n} document{'' if n == 1 else 's'} committed in this run"
+                f"{last}; every committed document is saved whole", fg="yellow", err=True)
+    typer.echo("re-run the same command to resume: unchanged files are skipped", err=True)
+
+
+def print_delete_report(report: Any, collection: str, json_out: bool) -> None:
+    if json_out:
+        print_json({"collection": collection, **report.to_dict()})
+        return
+    typer.echo(f"collection {collection!r}: removed {len(report.documents)} document(s) "
+               f"({report.pages} page(s)), forgot {len(report.paths)} path(s)")
+    for path in report.paths:
+        typer.echo(f"  removed: {printable(path)}")
+    for target in report.unmatched:
+        typer.secho(f"  no match: {printable(target)}", fg="yellow", err=True)
 
 
 def print_checks(checks: list, json_out: bool) -> None:
@@ -84,8 +140,8 @@ def progress_reporter() -> Iterator[Any]:
 
         def report(stage: str, done: int, total: int, detail: str) -> None:
             if stage == "files":
-                bar.update(task, completed=done, total=total, detail=detail[-60:])
+                bar.update(task, completed=done, total=total, detail=printable(detail)[-60:])
             else:
-                bar.update(task, detail=f"{detail[-50:]} p{done}")
+                bar.update(task, detail=f"{printable(detail)[-50:]} p{done}")
 
         yield report

@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = ["MemoryIndexer", "create_memory_indexer", "clear_memory_store", "register_indexers"]
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,14 @@ from retriever.errors import (
 )
 from retriever.hookspecs import hookimpl
 from retriever.manifest import Manifest
-from retriever.records import check_records, missing_pages_error
+from retriever.records import (
+    check_records,
+    check_replace,
+    missing_documents_error,
+    missing_pages_error,
+    record_paths,
+    with_paths,
+)
 from retriever.protocols import ScoredPage
 from retriever.specs import IndexerSpec
 from retriever.types import MultiVector, PageRecord
@@ -52,7 +59,8 @@ def _copy_record(record: PageRecord) -> PageRecord:
     # copy the arrays so a caller reusing its buffers cannot change what is stored
     emb = MultiVector(record.embedding.vectors.copy(), record.embedding.boxes.copy(),
                       check_norm=False)
-    return replace(record, embedding=emb, regions=list(record.regions))
+    return replace(record, embedding=emb, regions=list(record.regions),
+                   paths=record_paths(record))
 
 
 class MemoryIndexer:
@@ -81,20 +89,34 @@ class MemoryIndexer:
 
     def add(self, records: Sequence[PageRecord]) -> None:
         """Add or replace (same ``doc_id:page``) pages; all or none of them."""
-        check_records(records, self.manifest, self.name)  # all checked before any is added
-        copies = [_copy_record(r) for r in records]
-        with _store_lock:
-            for rec in copies:
-                self._collection.pages[rec.key] = rec
+        self.replace(records)
 
     def delete(self, doc_ids: Sequence[str]) -> int:
-        wanted = set(doc_ids)
+        return self.replace([], delete=doc_ids)
+
+    def replace(self, records: Sequence[PageRecord], *, delete: Sequence[str] = (),
+                paths: Mapping[str, Sequence[str]] | None = None) -> int:
+        """Delete, add and relink under one lock: all or nothing (see ``Indexer``)."""
+        check_records(records, self.manifest, self.name)  # all checked before any is added
+        wanted, new_paths = check_replace(records, delete, paths)
+        copies = [_copy_record(r) for r in with_paths(records, new_paths)]
+        added = {r.doc_id for r in copies}
         with _store_lock:
             pages = self._collection.pages
-            gone = [k for k, r in pages.items() if r.doc_id in wanted]
+            stored = {r.doc_id for r in pages.values()}
+            missing = [d for d in new_paths if d not in added and d not in stored]
+            if missing:
+                raise missing_documents_error(self.name, missing)
+            gone = [k for k, r in pages.items() if r.doc_id in set(wanted)]
             for k in gone:
                 del pages[k]
-        return len(gone)
+            for rec in copies:
+                pages[rec.key] = rec
+            for key, rec in pages.items():
+                if rec.doc_id in new_paths and rec.doc_id not in added:
+                    doc_paths = new_paths[rec.doc_id]
+                    pages[key] = replace(rec, source=doc_paths[0], paths=doc_paths)
+        return sum(k not in pages for k in gone)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -134,6 +156,9 @@ class MemoryIndexer:
     def documents(self) -> dict[str, str]:
         return {r.doc_id: r.source for r in self._snapshot()}
 
+    def paths(self) -> dict[str, list[str]]:
+        return {r.doc_id: list(r.paths) for r in self._snapshot()}
+
     def count(self) -> int:
         with _store_lock:
             return len(self._collection.pages)
@@ -161,5 +186,6 @@ def register_indexers(register: Any) -> None:
             name="memory",
             factory=create_memory_indexer,
             description="in-memory brute-force MaxSim (exact; test oracle, nothing persisted)",
+            options=(),  # exact and not persisted: nothing to tune
         )
     )

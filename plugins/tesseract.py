@@ -7,7 +7,7 @@ pytesseract is imported only when the engine is used, so registering the plugin 
 
 from __future__ import annotations
 
-__all__ = ["TesseractEngine", "register_ocr_engines"]
+__all__ = ["OPTIONS", "TesseractEngine", "register_ocr_engines"]
 
 import os
 import re
@@ -23,6 +23,7 @@ from retriever.doctor import (
 )
 from retriever.errors import MissingDependencyError, RetrieverError, UsageError
 from retriever.hookspecs import hookimpl
+from retriever.options import Option
 from retriever.regions.layout import WordTuple, normalize_box, regions_from_words
 from retriever.specs import OCREngineSpec
 from retriever.types import Region
@@ -34,6 +35,15 @@ PYTESSERACT_INSTALL = "pip install pytesseract"
 _LANG = re.compile(r"^[A-Za-z_]+(\+[A-Za-z_]+)*$")
 _VALID_PSM = frozenset({1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13})  # 0 and 2 give no words
 _WORD_LEVEL = 5  # TSV level of a word row (1 page, 2 block, 3 par, 4 line)
+
+#: every option of the tesseract engine; defaults are TesseractEngine's own
+OPTIONS: tuple[Option, ...] = (
+    Option("lang", str, "eng", "tesseract language code(s), e.g. eng or deu+eng"),
+    Option("psm", int, 3, "page segmentation mode", choices=tuple(sorted(_VALID_PSM))),
+    Option("min_confidence", float, 0.0, "words below this confidence (0 to 1) are dropped",
+           minimum=0),
+    Option("timeout", float, 120, "seconds per page before tesseract is stopped", minimum=0),
+)
 
 
 class _TesseractEnviron(Mapping[str, str]):
@@ -159,6 +169,8 @@ class TesseractEngine:
     def _image_to_data(self, image: Image) -> dict[str, list[Any]]:
         pt = _pytesseract()
         try:
+            # Always an image, never a path: pytesseract saves it to its own absolute temp
+            # file, so no user file name (say ``-l.png``) reaches tesseract's command line.
             return pt.image_to_data(image, lang=self.lang, config=f"--psm {self.psm}",
                                     output_type=pt.Output.DICT, timeout=self.timeout)
         except pt.TesseractNotFoundError as exc:
@@ -209,7 +221,7 @@ def register_ocr_engines(register: Callable[[OCREngineSpec], None]) -> None:
         OCREngineSpec(
             name="tesseract",
             factory=TesseractEngine,
-            description="tesseract OCR (pytesseract): paragraphs, lines and words with boxes; "
-            "options lang, psm, min_confidence, timeout",
+            description="tesseract OCR (pytesseract): paragraphs, lines and words with boxes",
+            options=OPTIONS,
         )
     )

@@ -28,6 +28,7 @@ _EXPORTS = {
     "IndexerSpec": "retriever.specs",
     "OCREngineSpec": "retriever.specs",
     "CompressorSpec": "retriever.specs",
+    "Option": "retriever.options",
     "hookimpl": "retriever.hookspecs",
     "RetrieverError": "retriever.errors",
     "BadInputError": "retriever.errors",
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from .errors import BadInputError, ExitCode, RetrieverError
     from .hookspecs import hookimpl
     from .manifest import EncoderIdentity, Manifest
+    from .options import Option
     from .sdk import IndexReport, Retriever
     from .specs import CompressorSpec, EncoderSpec, IndexerSpec, OCREngineSpec
     from .types import FileFailure, Hit, MultiVector, Page, PageRecord, Region, RegionHit

@@ -10,6 +10,7 @@ __all__ = [
     "HOME_ENV",
     "collection_path",
     "data_dir",
+    "resolve_data_dir",
     "validate_collection_name",
 ]
 
@@ -29,6 +30,21 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory (see ``resolve_data_dir``); a UsageError when it is a file.
+
+    Checked here, where every caller gets it, so indexing, searching and listing all say
+    "is a file" instead of a NotADirectoryError, "no collection" or an empty list.
+    """
+    path = resolve_data_dir(override)
+    if path.exists() and not path.is_dir():
+        raise UsageError(
+            f"the data directory {path} is a file, not a directory",
+            hint="pass --data-dir (or set RETRIEVER_HOME to) a directory, or move the file",
+        )
+    return path
+
+
+def resolve_data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: the override, else ``$RETRIEVER_HOME``, else the per-user dir."""
     if override:
         return Path(override).expanduser()

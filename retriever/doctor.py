@@ -3,7 +3,9 @@
 Each check names what it looked at, whether it passed, what it found and, when it failed,
 the exact command that fixes it. Nothing here imports torch or any other heavy package:
 Python packages are located with ``importlib.util.find_spec`` and versioned from their
-metadata, and system tools are asked for their version in a subprocess.
+metadata, and system tools are asked for their version in a subprocess. Plugins are
+listed, each third-party one ok or broken with its error (registering them imports no
+heavy package either).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ __all__ = [
     "TESSERACT_INSTALL",
     "TESSERACT_MIN_MAJOR",
     "check_data_dir",
+    "check_plugins",
     "check_poppler",
     "check_python_packages",
     "check_tesseract",
+    "exit_code",
     "require_poppler",
     "require_tesseract",
     "run_checks",
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .errors import MissingDependencyError
+from .errors import ExitCode, MissingDependencyError, RetrieverError
 
 TESSERACT_INSTALL = "apt-get install tesseract-ocr tesseract-ocr-eng"
 POPPLER_INSTALL = "apt-get install poppler-utils"
@@ -59,12 +63,14 @@ _LANG_RE = re.compile(r"^[A-Za-z_]+$")
 
 @dataclass(frozen=True)
 class Check:
-    """One doctor finding; ``fix`` is the exact command to run when ``ok`` is False."""
+    """One doctor finding; ``fix`` is the exact command to run when ``ok`` is False, and
+    ``exit_code`` what ``retriever doctor`` exits with when it is the first failure."""
 
     name: str
     ok: bool
     detail: str
     fix: str | None = None
+    exit_code: int = ExitCode.MISSING_DEPENDENCY
 
 
 def tesseract_language_package(lang: str) -> str:
@@ -176,11 +182,11 @@ def _nearest_existing(path: Path) -> Path:
 
 def check_data_dir() -> Check:
     """The data directory can be written (it need not exist yet; doctor does not create it)."""
-    from .config import HOME_ENV, data_dir
+    from .config import HOME_ENV, resolve_data_dir
 
     name = "data directory"
     try:
-        path = data_dir()
+        path = resolve_data_dir()  # not data_dir(): a file there is reported below, not raised
     except Exception as exc:  # e.g. platformdirs missing: report it, do not crash doctor
         return Check(name, False, f"cannot resolve it: {exc}", "pip install platformdirs")
     quoted = shlex.quote(str(path))
@@ -203,9 +209,39 @@ def check_data_dir() -> Check:
                  f'sudo mkdir -p {quoted} && sudo chown "$USER" {quoted}')
 
 
+def check_plugins() -> list[Check]:
+    """Each third-party plugin: loaded (its version), or broken (the error, and the command
+    that removes it). Built-ins are the project's own and not listed."""
+    from .plugin_host import get_registry, list_plugins
+
+    try:
+        get_registry()  # runs every register hook, so a plugin failing inside one shows too
+        infos = list_plugins()
+    except RetrieverError as exc:  # a built-in failing: still a finding, not a crash
+        return [Check("plugins", False, exc.message, exc.hint, ExitCode.PLUGIN)]
+    checks = []
+    for info in infos:
+        if info.builtin:
+            continue
+        name = f"plugin {info.name}"
+        if info.broken:
+            fix = f"pip uninstall {shlex.quote(info.distribution or info.name)}"
+            checks.append(Check(name, False, f"broken: {info.error}", fix, ExitCode.PLUGIN))
+        else:
+            checks.append(Check(name, True, f"version {info.version}"))
+    return checks
+
+
 def run_checks() -> list[Check]:
-    """Every check, in a stable order: system tools, Python packages, data directory."""
-    return [*check_tesseract(), *check_poppler(), *check_python_packages(), check_data_dir()]
+    """Every check, in a stable order: system tools, Python packages, data directory,
+    third-party plugins."""
+    return [*check_tesseract(), *check_poppler(), *check_python_packages(), check_data_dir(),
+            *check_plugins()]
+
+
+def exit_code(checks: list[Check]) -> int:
+    """What ``retriever doctor`` exits with: 0, or the first failed check's code."""
+    return next((int(c.exit_code) for c in checks if not c.ok), int(ExitCode.OK))
 
 
 def _raise_first_failure(checks: list[Check]) -> None:

@@ -17,9 +17,12 @@ __all__ = [
     "MissingDependencyError",
     "PluginError",
     "PartialFailureError",
+    "DocumentNotFoundError",
+    "IndexInterrupted",
 ]
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -58,7 +61,7 @@ class BadInputError(RetrieverError):
     """One input file cannot be used; ``path`` and ``reason`` name it and say why.
 
     ``reason`` is a short machine-friendly word: corrupt, encrypted, empty, too-large,
-    unreadable, unsupported, not-found.
+    unreadable, unsupported, not-found, not-a-regular-file (a FIFO, socket or device).
     """
 
     def __init__(self, path: str, reason: str, detail: str = "", hint: str | None = None):
@@ -93,3 +96,22 @@ class PartialFailureError(RetrieverError):
     """Raised at the end of a batch in which some files failed and others succeeded."""
 
     exit_code = ExitCode.PARTIAL
+
+
+class DocumentNotFoundError(RetrieverError):
+    """Nothing in the collection matches the paths or document ids given."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class IndexInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``Retriever.index``; ``report`` is what the run committed before it.
+
+    A KeyboardInterrupt, not a RetrieverError, so ``except Exception`` does not swallow it.
+    """
+
+    exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, report: Any) -> None:
+        super().__init__("indexing interrupted")
+        self.report = report  # an IndexReport

@@ -7,9 +7,10 @@ was built (the encoder's name and options are stored, never secrets).
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_VERSION", "EncoderIdentity", "Manifest"]
+__all__ = ["SCHEMA_VERSION", "MODEL_ID_SCHEME", "EncoderIdentity", "Manifest"]
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,23 +19,48 @@ from .errors import ManifestMismatchError, RetrieverError, UsageError
 SCHEMA_VERSION = 1
 
 
+#: ``EncoderIdentity.model_id_scheme`` of identities made now: the model id is stable (a
+#: hub id, or the catalogue id of local weights). Scheme 1, read from manifests written
+#: before it existed, may hold the directory the weights were loaded from.
+MODEL_ID_SCHEME = 2
+_UNKNOWN = "unknown"  # model_source.UNKNOWN_REVISION: weights that could not be found
+
+
 @dataclass(frozen=True)
 class EncoderIdentity:
     """What makes two encoders interchangeable for one collection."""
 
     name: str  # registry name, e.g. "text/minilm"
     model_id: str  # e.g. "sentence-transformers/all-MiniLM-L6-v2"
-    revision: str  # weights fingerprint or hub revision
+    revision: str  # weights fingerprint (+ suffixes for options that change the vectors)
     dim: int
     kind: str  # "multi" | "single"
     options: dict[str, Any] = field(default_factory=dict)  # reopen without retyping
+    model_id_scheme: int = MODEL_ID_SCHEME
 
     def same_vectors_as(self, other: EncoderIdentity) -> bool:
-        """True when vectors from ``other`` are comparable with ours."""
-        # The revision is a fingerprint of the weights (and of any option that changes the
-        # vectors), so the same weights loaded from another directory still match.
-        return (self.name, self.revision, self.dim, self.kind) == (
-            other.name, other.revision, other.dim, other.kind)
+        """True when vectors from ``other`` are comparable with ours.
+
+        Name, dimension, kind and model id must be equal, and the revision's weights
+        fingerprint too (so the same weights loaded from another directory still match;
+        the part after a ``+`` names options that change the vectors and must be equal).
+        Older manifests: a model id of scheme 1 may be a directory, so it is not compared
+        and the fingerprint decides; an ``unknown`` fingerprint (weights that were not
+        found when the collection was built) matches the same model id, the only thing
+        known about those weights.
+        """
+        if (self.name, self.dim, self.kind) != (other.name, other.dim, other.kind):
+            return False
+        mine, my_suffix = self.revision.partition("+")[::2]
+        theirs, their_suffix = other.revision.partition("+")[::2]
+        if my_suffix != their_suffix:
+            return False
+        stable = min(self.model_id_scheme, other.model_id_scheme) >= MODEL_ID_SCHEME
+        if stable and self.model_id != other.model_id:
+            return False
+        if _UNKNOWN in (mine, theirs):
+            return self.model_id == other.model_id
+        return mine == theirs
 
 
 @dataclass(frozen=True)
@@ -45,6 +71,10 @@ class Manifest:
     quantization: str = "none"
     schema_version: int = SCHEMA_VERSION
     created_by: str = "vision-retriever"
+    #: the indexer's build-time options (``Option.stage == "build"``, e.g. FAISS
+    #: index_type, vector dtype): they shaped what is stored, so they are kept with it.
+    #: Manifests written before this field existed read as ``{}``.
+    indexer_options: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -53,7 +83,9 @@ class Manifest:
     def from_json(cls, text: str) -> Manifest:
         try:
             data = json.loads(text)
-            data["encoder"] = EncoderIdentity(**data["encoder"])
+            encoder = dict(data["encoder"])
+            encoder.setdefault("model_id_scheme", 1)  # written before the field existed
+            data["encoder"] = EncoderIdentity(**encoder)
             return cls(**data)
         except (ValueError, KeyError, TypeError) as exc:
             raise RetrieverError(f"collection manifest is unreadable: {exc}") from exc
@@ -86,3 +118,20 @@ class Manifest:
                 f"collection {collection!r} uses quantization {self.quantization!r}, "
                 f"not {asked!r}", hint="quantization is chosen when a collection is "
                 "created; index into a new collection to change it")
+
+    def check_indexer_options(self, asked: Mapping[str, Any], defaults: Mapping[str, Any],
+                              collection: str) -> None:
+        """Raise UsageError when a build-time indexer option differs from the stored one.
+
+        Build-time options shaped what the collection stores, so they are chosen when it
+        is created. One the manifest does not record was left at ``defaults`` (or the
+        collection predates ``indexer_options``; nothing else could set them then).
+        """
+        for name, value in asked.items():
+            stored = self.indexer_options.get(name, defaults.get(name))
+            if value != stored:
+                raise UsageError(
+                    f"collection {collection!r} was built with indexer option "
+                    f"{name}={stored!r}, not {value!r}",
+                    hint=f"{name} is chosen when a collection is created; index into a new "
+                         "collection to change it")

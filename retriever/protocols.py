@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["Encoder", "Indexer", "OCREngine", "Compressor", "ScoredPage"]
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
@@ -57,6 +57,24 @@ class Indexer(Protocol):
 
     def delete(self, doc_ids: Sequence[str]) -> int:
         """Delete every page of these documents; return the number of pages removed."""
+
+    def replace(
+        self, records: Sequence[PageRecord], *, delete: Sequence[str] = (),
+        paths: Mapping[str, Sequence[str]] | None = None,
+    ) -> int:
+        """One commit: delete the ``delete`` documents, add ``records``, set ``paths``.
+
+        A changed file is its new version and the removal of the old one at once, so a
+        crash leaves one or the other, never both or neither. ``paths`` (doc_id -> every
+        path the document is recorded at, the source first) applies to the documents of
+        ``records`` and to stored ones, whose pages keep their vectors (a moved file is
+        not encoded again). Records of a document without ``paths`` keep their own
+        ``paths`` (default: their ``source``). Returns the pages of ``delete`` documents
+        that are gone (pages rewritten by ``records`` do not count).
+        """
+
+    def paths(self) -> dict[str, list[str]]:
+        """``doc_id -> every path it is recorded at``, the source first."""
 
     def search(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
         """Top ``k`` pages per query by MaxSim, best first."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["check_records", "missing_pages_error"]
+__all__ = ["check_records", "check_replace", "missing_pages_error", "missing_documents_error",
+           "record_paths", "with_paths"]
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from .errors import ManifestMismatchError, RetrieverError, UsageError
 from .manifest import Manifest
@@ -47,3 +49,46 @@ def missing_pages_error(collection: str, missing: Sequence[str]) -> RetrieverErr
     more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
     return RetrieverError(f"collection {collection!r} has no page {missing[0]!r}{more}",
                           hint="the document may have been deleted; search again")
+
+
+def check_replace(
+    records: Sequence[PageRecord], delete: Sequence[str],
+    paths: Mapping[str, Sequence[str]] | None,
+) -> tuple[list[str], dict[str, tuple[str, ...]]]:
+    """Check the arguments of ``Indexer.replace``; -> (delete, paths) deduplicated.
+
+    ``paths`` may name the documents of ``records`` and stored documents that stay; a
+    document that is deleted and not re-added has no paths to set.
+    """
+    delete = list(dict.fromkeys(delete))
+    added = {r.doc_id for r in records}
+    out: dict[str, tuple[str, ...]] = {}
+    for doc_id, doc_paths in (paths or {}).items():
+        clean = tuple(dict.fromkeys(doc_paths))
+        if not clean or not all(isinstance(p, str) and p for p in clean):
+            raise UsageError(f"document {doc_id}: no paths given (each needs at least one)")
+        if doc_id in delete and doc_id not in added:
+            raise UsageError(f"document {doc_id} is deleted, so it has no paths to set")
+        out[doc_id] = clean
+    return delete, out
+
+
+def record_paths(record: PageRecord) -> tuple[str, ...]:
+    """Every path of ``record``'s document, the source first (``paths`` or its source)."""
+    return record.paths or (record.source,)
+
+
+def with_paths(records: Sequence[PageRecord], paths: Mapping[str, Sequence[str]],
+               ) -> list[PageRecord]:
+    """``records`` with the paths ``Indexer.replace`` was given for their documents."""
+    out = []
+    for rec in records:
+        given = paths.get(rec.doc_id)
+        out.append(replace(rec, source=given[0], paths=tuple(given)) if given else rec)
+    return out
+
+
+def missing_documents_error(collection: str, missing: Sequence[str]) -> RetrieverError:
+    """The error ``Indexer.replace`` raises for paths of documents it does not hold."""
+    return RetrieverError(f"collection {collection!r} has no document {missing[0]!r}",
+                          hint="it may have been deleted by another process; index again")

@@ -6,59 +6,40 @@ it returns and add nothing to it.
 
 from __future__ import annotations
 
-__all__ = ["Retriever", "IndexReport", "ProgressCallback", "DEFAULT_MAX_PIXELS"]
+__all__ = ["Retriever", "IndexReport", "DeleteReport", "ProgressCallback", "DEFAULT_MAX_PIXELS"]
 
 import inspect
 import shutil
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import config
 from .errors import (
-    BadInputError,
     CollectionNotFoundError,
-    MissingDependencyError,
+    IndexInterrupted,
     RetrieverError,
     UsageError,
 )
+from .filenames import existing_first
 from .grounding import Aggregate, ground
-from .ingest import content_hash, discover
+from .indexing import (
+    DeleteReport,
+    IndexReport,
+    ProgressCallback,
+    delete_targets,
+    index_files,
+    stored_paths,
+    sync_roots,
+)
+from .ingest import discover
 from .manifest import Manifest
-from .pipeline import document_records
 from .plugin_host import get_registry
 from .protocols import Encoder, Indexer, OCREngine
 from .quantization import check_quantization
-from .types import FileFailure, Hit
+from .types import Hit
 
 DEFAULT_MAX_PIXELS = 64_000_000
-
-#: progress(stage, done, total, detail); stage is "files" or "pages"
-ProgressCallback = Callable[[str, int, int, str], None]
-
-
-@dataclass
-class IndexReport:
-    """What one ``index`` run did; ``failed`` lists each bad file with its reason."""
-
-    indexed: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)  # sources whose content changed
-    failed: list[FileFailure] = field(default_factory=list)
-    pages: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "indexed": self.indexed, "unchanged": self.unchanged, "replaced": self.replaced,
-            "failed": [{"path": f.path, "reason": f.reason, "detail": f.detail}
-                       for f in self.failed],
-            "pages": self.pages,
-        }
 
 
 def _find_backend(path: Path) -> str | None:
@@ -72,6 +53,13 @@ def _find_backend(path: Path) -> str | None:
     return None
 
 
+def _merge_quantization(argument: str | None, option: str | None) -> str | None:
+    if argument and option and argument != option:
+        raise UsageError(f"quantization={argument!r} and indexer option "
+                         f"quantization={option!r} disagree", hint="give it once")
+    return argument or option
+
+
 class Retriever:
     """One collection: open (or create on first ``index``), index files, search.
 
@@ -79,6 +67,10 @@ class Retriever:
     one rebuilds its encoder from the manifest it stored, and refuses a different one.
     ``quantization`` ("none", "int8", "binary") is how a new collection stores codes for
     two-stage search; an existing one keeps its own and refuses a different one.
+    ``indexer_options`` go to the backend, typed by its declared options (``retriever
+    plugins list``): build-time ones (FAISS index_type, dtype) are recorded in a new
+    collection's manifest and refused when they differ for an existing one; the others
+    (nprobe, candidates, rerank, threads) apply each time the collection is opened.
     """
 
     def __init__(
@@ -92,8 +84,13 @@ class Retriever:
         ocr: str | None = config.DEFAULT_OCR,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         quantization: str | None = None,
+        indexer_options: dict[str, Any] | None = None,
     ) -> None:
         self.collection = config.validate_collection_name(collection)
+        self._indexer_options = dict(indexer_options or {})
+        # one name for one setting: quantization= and indexer_options={"quantization": ..}
+        quantization = _merge_quantization(quantization,
+                                           self._indexer_options.pop("quantization", None))
         self._quantization = check_quantization(quantization) if quantization else None
         self.root = config.data_dir(data_dir)
         self.path = config.collection_path(collection, self.root)
@@ -142,14 +139,21 @@ class Retriever:
                 f"collection {self.collection!r} uses the {backend} backend, "
                 f"not {self._indexer_name}")
         backend = backend or self._indexer_name or config.DEFAULT_INDEXER
+        spec = registry.get("indexer", backend)
+        # build-time options shape what is stored: recorded in a new collection's
+        # manifest, and for an existing one only checked against it (never re-applied)
+        build, runtime = spec.split_options(self._indexer_options)
         manifest = None
         if create_with is not None:
             manifest = Manifest(encoder=create_with.identity, indexer=backend,
-                                quantization=self._quantization or "none")
-        indexer = registry.create("indexer", backend, path=self.path / backend,
-                                  manifest=manifest)
+                                quantization=self._quantization or "none",
+                                indexer_options=build)
+        indexer = spec.create(path=self.path / backend, manifest=manifest,
+                              **(runtime if manifest is None else {**build, **runtime}))
         try:
             indexer.manifest.check_quantization(self._quantization, self.collection)
+            indexer.manifest.check_indexer_options(build, spec.option_defaults(),
+                                                   self.collection)
         except UsageError:
             indexer.close()
             raise
@@ -199,75 +203,48 @@ class Retriever:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         force: bool = False,
+        sync: bool = False,
         progress: ProgressCallback | None = None,
     ) -> IndexReport:
         """Index files and directories; unchanged files are skipped, changed ones replaced.
 
-        Each document is written in one commit, so an interrupted run keeps every document
-        it finished and none half-written. Bad files are reported, never fatal.
+        Each file is one commit (its new version and the removal of the old one together),
+        so an interrupted run keeps every document it finished and none half-written. A
+        file whose content is stored under another path (moved, copied) is recorded at its
+        new path without encoding. ``sync``: afterwards, forget recorded paths under
+        ``paths`` whose file is gone (documents left without a path are deleted). Bad
+        files are reported, never fatal. Ctrl-C raises ``IndexInterrupted`` (a
+        KeyboardInterrupt) carrying the report of what was committed until then.
         """
         report = IndexReport()
-        files, failures = discover(paths, include=include, exclude=exclude)
-        report.failed.extend(failures)
-        if not files:
-            return report
-        from .doctor import require_poppler
+        try:
+            files, failures = discover(paths, include=include, exclude=exclude)
+            report.failed.extend(failures)
+            if files:
+                from .doctor import require_poppler
 
-        if any(f.suffix.lower() == ".pdf" for f in files):
-            require_poppler()
-        encoder = self.encoder
-        ocr = self._ocr_engine()
-        indexer = self._open_indexer(None if self.exists else encoder)  # created on first use
-        known = indexer.documents()  # doc_id -> source
-        by_source: dict[str, list[str]] = {}
-        for doc_id, source in known.items():
-            by_source.setdefault(source, []).append(doc_id)
-
-        for done, path in enumerate(files):
-            if progress:
-                progress("files", done, len(files), str(path))
-            source = str(path.resolve())
-            try:
-                doc_id = content_hash(path)
-                if doc_id in known and not force:
-                    report.unchanged.append(source)
-                    continue
-                records = document_records(
-                    path, encoder, ocr, max_pixels=self.max_pixels, doc_id=doc_id,
-                    source=source,
-                    on_page=(lambda page: progress("pages", page.page_number, 0, source))
-                    if progress else None,
-                )
-            except MissingDependencyError:
-                raise
-            except BadInputError as exc:
-                report.failed.append(FileFailure(exc.path, exc.reason, exc.detail))
-                continue
-            except RetrieverError as exc:
-                report.failed.append(FileFailure(source, "error", exc.message))
-                continue
-            if force and doc_id in known:
-                indexer.delete([doc_id])
-            indexer.add(records)  # one commit per document
-            stale = [d for d in by_source.get(source, []) if d != doc_id]
-            if stale:  # deleted after the add: a crash in between keeps the old version
-                indexer.delete(stale)
-                report.replaced.append(source)
-            known[doc_id] = source
-            by_source[source] = [doc_id]
-            report.indexed.append(source)
-            report.pages += len(records)
-        if progress:
-            progress("files", len(files), len(files), "")
+                if any(f.suffix.lower() == ".pdf" for f in files):
+                    require_poppler()
+                encoder = self.encoder
+                ocr = self._ocr_engine()
+                indexer = self._open_indexer(None if self.exists else encoder)  # made on use
+                index_files(indexer, files, encoder, ocr, report, max_pixels=self.max_pixels,
+                            force=force, progress=progress)
+            if sync and self.exists:
+                sync_roots(self.indexer, paths, report)
+        except KeyboardInterrupt as exc:
+            report.interrupted = True
+            raise IndexInterrupted(report) from exc
         return report
 
-    def delete(self, sources_or_ids: Sequence[str]) -> int:
-        """Remove documents by source path or doc id; returns the pages removed."""
-        indexer = self.indexer
-        wanted = {str(Path(s).resolve()) for s in sources_or_ids} | set(sources_or_ids)
-        doc_ids = [d for d, source in indexer.documents().items()
-                   if d in wanted or source in wanted]
-        return indexer.delete(doc_ids) if doc_ids else 0
+    def delete(self, targets: Sequence[str | Path]) -> DeleteReport:
+        """Remove documents by doc id or path: a file as indexed, or every file under a
+        directory. A document recorded at other paths too keeps those; one commit."""
+        return delete_targets(self.indexer, targets)
+
+    def documents(self) -> dict[str, list[str]]:
+        """``doc_id -> every path it is recorded at`` (a copied file has several)."""
+        return stored_paths(self.indexer)
 
     # -- search -----------------------------------------------------------------------
 
@@ -280,9 +257,11 @@ class Retriever:
         aggregate: Aggregate | None = None,
         max_regions: int | None = None,
         rerank: int | None = None,
+        indexer_options: dict[str, Any] | None = None,
     ) -> list[Hit]:
         return self.search_many([query], k, regions=regions, aggregate=aggregate,
-                                max_regions=max_regions, rerank=rerank)[0]
+                                max_regions=max_regions, rerank=rerank,
+                                indexer_options=indexer_options)[0]
 
     def search_many(
         self,
@@ -293,36 +272,49 @@ class Retriever:
         aggregate: Aggregate | None = None,
         max_regions: int | None = None,
         rerank: int | None = None,
+        indexer_options: dict[str, Any] | None = None,
     ) -> list[list[Hit]]:
         """Top ``k`` pages per query, each with the regions on it that answer.
 
         ``aggregate`` (mean or max of the vectors in a region) defaults to the encoder's
         ``region_aggregate``, else "mean". ``rerank``: pages a quantized collection scores
-        exactly after the codes' shortlist (default: the backend's, per format).
+        exactly after the codes' shortlist (default: the backend's, per format); the same
+        as ``indexer_options={"rerank": N}``, which takes any of the backend's search-time
+        options (FAISS nprobe, candidates; see ``retriever plugins list``).
         """
         if k < 1:
             raise RetrieverError(f"k must be at least 1, got {k}")
+        if any(not isinstance(q, str) or not q.strip() for q in queries):
+            # an empty query still embeds to a vector: it would return arbitrary pages
+            raise UsageError("empty query: say what to look for",
+                             hint='e.g. retriever search "when is the invoice due?"')
         indexer = self.indexer
+        # search options are checked before the (possibly slow) query encoding
+        given = {**(indexer_options or {}), **({} if rerank is None else {"rerank": rerank})}
+        options = get_registry().get("indexer", indexer.manifest.indexer).search_options(given)
+        takes = inspect.signature(indexer.search).parameters
+        missing = sorted(set(options) - set(takes))
+        if missing:  # an indexer whose spec declares no options: its signature decides
+            raise UsageError(f"the {indexer.manifest.indexer} backend does not take "
+                             f"{', '.join(missing)}")
         encoder = self.encoder
         aggregate = aggregate or getattr(encoder, "region_aggregate", "mean")
         query_vectors = encoder.encode_queries(list(queries))
         results: list[list[Hit]] = []
-        if rerank is None:
-            found = indexer.search(query_vectors, k)
-        elif "rerank" in inspect.signature(indexer.search).parameters:
-            found = indexer.search(query_vectors, k, rerank=rerank)  # type: ignore[call-arg]
-        else:
-            raise UsageError(f"the {indexer.manifest.indexer} backend does not take rerank")
+        found = indexer.search(query_vectors, k, **options)
         for qv, scored in zip(query_vectors, found):
             records = indexer.get([s.key for s in scored])
             hits = []
             for rank, (s, record) in enumerate(zip(scored, records), start=1):
                 found = ground(qv, record.embedding, record.regions, aggregate=aggregate,
                                max_regions=max_regions) if regions else []
+                paths = list(record.paths or (record.source,))
                 hits.append(Hit(rank=rank, score=s.score, doc_id=record.doc_id,
-                                source=record.source, page=record.page_number,
+                                # a copy that still exists, if the first path is gone
+                                source=existing_first(paths) or record.source,
+                                page=record.page_number,
                                 page_width=record.width, page_height=record.height,
-                                regions=found))
+                                regions=found, paths=paths))
             results.append(hits)
         return results
 
@@ -337,6 +329,7 @@ class Retriever:
                         "revision": manifest.encoder.revision, "dim": manifest.encoder.dim,
                         "kind": manifest.encoder.kind, "options": manifest.encoder.options},
             "quantization": manifest.quantization,
+            "indexer_options": dict(manifest.indexer_options),
             "schema_version": manifest.schema_version,
             "documents": len(indexer.documents()),
             "pages": indexer.count(),

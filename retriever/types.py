@@ -194,6 +194,9 @@ class PageRecord:
     embedding: MultiVector
     regions: list[Region] = field(default_factory=list)
     has_text_layer: bool = False
+    #: every path the document is recorded at (moved or copied files), ``source`` first;
+    #: empty means ``(source,)``. Indexers fill it on read.
+    paths: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -244,6 +247,9 @@ class Hit:
     page_height: int
     regions: list[RegionHit] = field(default_factory=list)
     crop_path: str | None = None
+    #: every path the document is recorded at (a copied file has several); ``source`` is
+    #: the first of them that still exists
+    paths: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -251,6 +257,8 @@ class Hit:
         out["regions"] = [r.to_dict() for r in self.regions]
         if out["crop_path"] is None:
             del out["crop_path"]
+        if not out["paths"]:
+            del out["paths"]
         return out
 
 

@@ -6,13 +6,15 @@ learn its names, and only the factory loads faiss.
 
 from __future__ import annotations
 
-__all__ = ["create_faiss_indexer", "register_indexers", "OPTIONS"]
+__all__ = ["create_faiss_indexer", "register_indexers", "OPTIONS", "STORAGE_DTYPES"]
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retriever.errors import MissingDependencyError, UsageError
+from retriever.errors import MissingDependencyError
 from retriever.hookspecs import hookimpl
+from retriever.options import Option, resolve_options
+from retriever.quantization import QUANTIZATIONS
 from retriever.specs import IndexerSpec
 
 if TYPE_CHECKING:
@@ -20,45 +22,40 @@ if TYPE_CHECKING:
 
     from .indexer import FaissIndexer
 
-#: option -> what it must be (checked before anything touches the disk)
-OPTIONS = {
-    "index_type": "None, 'auto', 'flat', 'hnsw', 'ivf' or 'ivfpq'",
-    "candidates": "a positive integer",
-    "token_k": "a positive integer",
-    "nprobe": "a positive integer",
-    "ef_search": "a positive integer",
-    "dtype": "'float16' or 'float32'",
-    "threads": "a positive integer",
-    "quantization": "'none', 'int8' or 'binary'",
-    "rerank": "a positive integer",
-}
-_INDEX_TYPES = (None, "auto", "flat", "hnsw", "ivf", "ivfpq")
+#: how a collection may store its vectors (here, not in ``indexer``, so that declaring the
+#: options imports neither numpy nor faiss)
+STORAGE_DTYPES = ("float16", "float32")
 
-
-def _check_options(options: dict[str, Any]) -> None:
-    unknown = set(options) - set(OPTIONS)
-    if unknown:
-        raise UsageError(f"unknown faiss indexer options {sorted(unknown)}",
-                         hint=f"known: {sorted(OPTIONS)}")
-    for name, value in options.items():
-        if name == "index_type":
-            ok = value in _INDEX_TYPES
-        elif name in ("dtype", "quantization"):
-            ok = value is None or isinstance(value, str)  # the indexer checks the names
-        else:
-            ok = (value is None and name != "candidates") or (
-                isinstance(value, int) and not isinstance(value, bool) and value > 0)
-        if not ok:
-            raise UsageError(f"faiss indexer option {name}={value!r} is invalid",
-                             hint=f"{name} must be {OPTIONS[name]}")
+#: every option of the faiss indexer; defaults are FaissIndexer's own. Build-time options
+#: shape the stored collection and are recorded in its manifest; search-time ones may be
+#: given when the collection is opened or per search.
+OPTIONS: tuple[Option, ...] = (
+    Option("index_type", str, None, "stage-1 index of a new collection (unset: auto by size; "
+           "flat: exact MaxSim for multi-vector collections)",
+           choices=("auto", "flat", "hnsw", "ivf", "ivfpq")),
+    Option("dtype", str, "float16", "vector storage of a new collection",
+           choices=STORAGE_DTYPES),
+    Option("quantization", str, None, "codes of a new collection for a two-stage search",
+           choices=QUANTIZATIONS),
+    Option("candidates", int, 256, "pages scored exactly after the index's shortlist",
+           minimum=1, stage="search"),
+    Option("rerank", int, None, "pages scored exactly in stage 2 (overrides candidates; "
+           "default for codes: per format)", minimum=1, stage="search"),
+    Option("token_k", int, None, "vectors fetched per query vector in stage 1 (default 128)",
+           minimum=1, stage="search"),
+    Option("nprobe", int, None, "IVF lists searched", minimum=1, stage="search"),
+    Option("ef_search", int, None, "HNSW search effort", minimum=1, stage="search"),
+    Option("threads", int, None, "threads of the MaxSim kernel", minimum=1, stage="search"),
+)
 
 
 def create_faiss_indexer(
     path: Path | str, manifest: Manifest | None = None, **options: Any
 ) -> FaissIndexer:
     """``IndexerSpec`` factory: open the collection at ``path``, or create it if a manifest
-    is given. Options: see ``OPTIONS`` and ``FaissIndexer``."""
-    _check_options(options)
+    is given. Options: see ``OPTIONS`` and ``FaissIndexer``; checked before anything
+    touches the disk (also when the factory is called directly, not through the spec)."""
+    options = resolve_options("indexer 'faiss'", OPTIONS, options)
     try:
         import faiss  # noqa: F401 - only to give a clear error when it is missing
     except ImportError as exc:
@@ -79,5 +76,6 @@ def register_indexers(register: Any) -> None:
             factory=create_faiss_indexer,
             description="FAISS collection: flat / HNSW / IVF-PQ, exact MaxSim rerank; "
             "crash-safe generations",
+            options=OPTIONS,
         )
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 __all__ = ["FaissIndexer", "STORAGE_DTYPES"]
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,17 +31,21 @@ from retriever.errors import (
     UsageError,
 )
 from retriever.manifest import Manifest
-from retriever.records import missing_pages_error
+from retriever.records import (
+    check_replace,
+    missing_documents_error,
+    missing_pages_error,
+    with_paths,
+)
 from retriever.protocols import ScoredPage
 from retriever.types import MultiVector, PageRecord
 
-from . import codes, files, search, store
+from . import STORAGE_DTYPES, codes, files, search, store
 from .ann import MULTI_NPROBE, TokenIndex, auto_type
 from .records import merge_segments, validate_records, write_records
 from .state import LiveView
 from .store import Generation, Segment
 
-STORAGE_DTYPES = ("float16", "float32")
 _SAVE_FRACTION = 0.1  # save the index once this share of its pages changed since the file
 _READ_RETRIES = 5
 
@@ -176,15 +180,26 @@ class FaissIndexer:
 
     def add(self, records: Sequence[PageRecord]) -> None:
         """Add pages, replacing stored pages with the same ``doc_id:page``: one commit."""
-        records = list(records)
-        validate_records(records, self.manifest, self.name)
-        if records:
-            self._commit(records, ())
+        self.replace(records)
 
     def delete(self, doc_ids: Sequence[str]) -> int:
         """Delete every page of these documents in one commit; return how many went."""
-        doc_ids = list(dict.fromkeys(doc_ids))
-        return self._commit([], doc_ids) if doc_ids else 0
+        return self.replace([], delete=doc_ids)
+
+    def replace(self, records: Sequence[PageRecord], *, delete: Sequence[str] = (),
+                paths: Mapping[str, Sequence[str]] | None = None) -> int:
+        """Delete documents, add pages and relink documents in one generation (``Indexer``).
+
+        Segments never change, so the pages of a relinked document are written again
+        with their new paths (same vectors, new page ids) in the commit's new segment.
+        """
+        records = list(records)
+        validate_records(records, self.manifest, self.name)
+        doc_ids, new_paths = check_replace(records, delete, paths)
+        records = with_paths(records, new_paths)
+        if not (records or doc_ids or new_paths):
+            return 0
+        return self._commit(records, doc_ids, relink=new_paths)
 
     def compact(self) -> None:
         """Rewrite all pages into one segment without deleted ones and rebuild the index
@@ -192,9 +207,11 @@ class FaissIndexer:
         self._commit([], (), compact=True)
 
     def _commit(self, records: list[PageRecord], doc_ids: Sequence[str], *,
+                relink: Mapping[str, Sequence[str]] | None = None,
                 compact: bool = False) -> int:
         with self._lock, self._writer:
             view = self._fresh()  # the latest generation, whoever wrote it
+            records = records + self._relinked(view, records, relink or {})
             gen = view.generation
             number, dtype = gen.number + 1, gen.dtype
             deleted, segments, next_id = set(gen.deleted), list(view.segments), gen.next_page_id
@@ -204,6 +221,8 @@ class FaissIndexer:
             if not (records or gone or compact):
                 return 0
             deleted.update(view.page_ids[gone + replaced].tolist())
+            rewritten = {r.key for r in records}
+            kept = sum(view.keys[i] in rewritten for i in gone)  # deleted, then added again
             try:
                 if records:
                     ids = np.arange(next_id, next_id + len(records), dtype=np.int64)
@@ -237,7 +256,22 @@ class FaissIndexer:
                 store.collect_garbage(self.path, new_gen)
             except OSError:
                 pass  # debris only costs disk; the next commit tries again
-            return len(gone)
+            return len(gone) - kept
+
+    def _relinked(self, view: LiveView, records: list[PageRecord],
+                  relink: Mapping[str, Sequence[str]]) -> list[PageRecord]:
+        """The stored pages of the documents in ``relink`` that ``records`` does not hold,
+        with their new paths."""
+        added = {r.doc_id for r in records}
+        wanted = {d: p for d, p in relink.items() if d not in added}
+        if not wanted:
+            return []
+        doc_ids = view.doc_ids()
+        positions = [i for i, d in enumerate(doc_ids) if d in wanted]
+        missing = sorted(set(wanted) - {doc_ids[i] for i in positions})
+        if missing:
+            raise missing_documents_error(self.name, missing)
+        return with_paths([view.record(i) for i in positions], wanted)
 
     def _index_entry(self, previous: dict | None, number: int) -> dict | None:
         index = self._index
@@ -252,8 +286,27 @@ class FaissIndexer:
 
     # -- reads --------------------------------------------------------------------------
 
-    def search(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
-        """Top ``k`` pages per query by exact MaxSim over the stage-1 candidates."""
+    def search(self, queries: Sequence[MultiVector], k: int, *, rerank: int | None = None,
+               candidates: int | None = None, token_k: int | None = None,
+               nprobe: int | None = None, ef_search: int | None = None,
+               threads: int | None = None) -> list[list[ScoredPage]]:
+        """Top ``k`` pages per query by exact MaxSim over the stage-1 candidates.
+
+        The keywords override, for this search only, the options the indexer was opened
+        with (same meaning; ``rerank``: pages scored exactly in stage 2, on codes for a
+        quantized collection, after the FAISS shortlist otherwise).
+        """
+        for name, value in (("rerank", rerank), ("candidates", candidates),
+                            ("token_k", token_k), ("nprobe", nprobe),
+                            ("ef_search", ef_search), ("threads", threads)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise UsageError(f"faiss search option {name}={value!r} is invalid",
+                                 hint=f"{name} must be a positive integer")
+        rerank = rerank or self.rerank
+        candidates = candidates or self.candidates
+        token_k, nprobe = token_k or self.token_k, nprobe or self.nprobe
+        ef_search, threads = ef_search or self.ef_search, threads or self.threads
         queries = list(queries)
         dim = self.manifest.encoder.dim
         for q in queries:
@@ -268,19 +321,19 @@ class FaissIndexer:
             if k <= 0 or len(view) == 0:
                 return [[] for _ in queries]
             coded = self.quantization != "none"
-            budget = max(self.rerank or (codes.default_rerank(self.quantization) if coded
-                                         else self.candidates), k)
+            budget = max(rerank or (codes.default_rerank(self.quantization) if coded
+                                    else candidates), k)
             if len(view) <= budget or (index is None and not coded):
-                return search.exact_search(view, queries, k, self.threads)
+                return search.exact_search(view, queries, k, threads)
             if coded:
                 return codes.code_search(view, queries, k, quantization=self.quantization,
-                                         rerank=budget, threads=self.threads)
+                                         rerank=budget, threads=threads)
             single = self.manifest.encoder.kind == "single"
-            token_k = budget if single else self.token_k or 128
-            nprobe = self.nprobe or (None if single else MULTI_NPROBE)
+            token_k = budget if single else token_k or 128
+            nprobe = nprobe or (None if single else MULTI_NPROBE)
             return [search.two_stage(index, view, q, k, budget=budget, token_k=token_k,
-                                     nprobe=nprobe, ef_search=self.ef_search,
-                                     threads=self.threads) for q in queries]
+                                     nprobe=nprobe, ef_search=ef_search,
+                                     threads=threads) for q in queries]
 
     def get(self, keys: Sequence[str]) -> list[PageRecord]:
         """Full records in the order of ``keys``; an unknown key is an error."""
@@ -295,6 +348,10 @@ class FaissIndexer:
     def documents(self) -> dict[str, str]:
         with self._lock:
             return self._fresh().documents()
+
+    def paths(self) -> dict[str, list[str]]:
+        with self._lock:
+            return self._fresh().paths()
 
     def count(self) -> int:
         with self._lock:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from retriever.manifest import Manifest
-from retriever.records import check_records
+from retriever.records import check_records, record_paths
 from retriever.types import PageRecord
 
 from . import store
@@ -32,8 +32,11 @@ def write_records(path: Path, name: str, records: Sequence[PageRecord], ids: np.
         boxes = np.concatenate([r.embedding.boxes for r in records]).astype(np.float32)  # (N, 4)
     else:
         vectors, boxes = np.zeros((0, dim), dtype), np.zeros((0, 4), np.float32)
-    metas = [{"doc_id": r.doc_id, "source": r.source, "page_number": r.page_number,
-              "width": r.width, "height": r.height, "has_text_layer": r.has_text_layer}
+    # paths are JSON strings: json escapes the lone surrogates of a name that is not valid
+    # UTF-8 (\udcff) and reads them back, so any file name survives exactly
+    metas = [{"doc_id": r.doc_id, "source": record_paths(r)[0], "paths": list(record_paths(r)),
+              "page_number": r.page_number, "width": r.width, "height": r.height,
+              "has_text_layer": r.has_text_layer}
              for r in records]
     store.write_segment(path, name, ids, metas, [r.regions for r in records], vectors, boxes,
                         np.concatenate(([0], np.cumsum(counts))))

@@ -121,7 +121,8 @@ class LiveView:
         return PageRecord(
             doc_id=meta["doc_id"], source=meta["source"], page_number=int(meta["page_number"]),
             width=int(meta["width"]), height=int(meta["height"]), embedding=emb,
-            regions=list(s.regions[r]), has_text_layer=bool(meta["has_text_layer"]))
+            regions=list(s.regions[r]), has_text_layer=bool(meta["has_text_layer"]),
+            paths=_paths(meta))
 
     def doc_ids(self) -> list[str]:
         return [self.segments[g].metas[r]["doc_id"]
@@ -130,3 +131,12 @@ class LiveView:
     def documents(self) -> dict[str, str]:
         return {self.segments[g].metas[r]["doc_id"]: self.segments[g].metas[r]["source"]
                 for g, r in zip(self.seg.tolist(), self.row.tolist())}
+
+    def paths(self) -> dict[str, list[str]]:
+        return {self.segments[g].metas[r]["doc_id"]: list(_paths(self.segments[g].metas[r]))
+                for g, r in zip(self.seg.tolist(), self.row.tolist())}
+
+
+def _paths(meta: dict[str, Any]) -> tuple[str, ...]:
+    """Every path of the page's document (segments written before paths: its source)."""
+    return tuple(meta.get("paths") or (meta["source"],))

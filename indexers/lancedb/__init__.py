@@ -6,13 +6,15 @@ built-in plugin to learn its names, and only the factory loads the heavy modules
 
 from __future__ import annotations
 
-__all__ = ["create_lancedb_indexer", "register_indexers"]
+__all__ = ["OPTIONS", "create_lancedb_indexer", "register_indexers"]
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retriever.errors import MissingDependencyError, UsageError
+from retriever.errors import MissingDependencyError
 from retriever.hookspecs import hookimpl
+from retriever.options import Option, resolve_options
+from retriever.quantization import QUANTIZATIONS
 from retriever.specs import IndexerSpec
 
 if TYPE_CHECKING:
@@ -20,20 +22,28 @@ if TYPE_CHECKING:
 
     from .indexer import LanceDBIndexer
 
-_OPTIONS = frozenset({"dtype", "cache_dtype", "threads", "quantization", "rerank"})
+#: every option of the lancedb indexer; defaults are LanceDBIndexer's own. Build-time
+#: options shape the stored table and are recorded in its manifest.
+OPTIONS: tuple[Option, ...] = (
+    Option("dtype", str, "float16", "vector storage of a new collection",
+           choices=("float16", "float32")),
+    Option("quantization", str, None, "codes of a new collection for a two-stage search",
+           choices=QUANTIZATIONS),
+    Option("cache_dtype", str, "float32", "in-memory search cache (float16 halves its memory)",
+           choices=("float32", "float16"), stage="open"),
+    Option("rerank", int, None, "quantized collections: pages scored exactly after the "
+           "codes' shortlist (default: per format)", minimum=1, stage="search"),
+    Option("threads", int, None, "threads of the MaxSim kernel", minimum=1, stage="search"),
+)
 
 
 def create_lancedb_indexer(
     path: Path | str, manifest: Manifest | None = None, **options: Any
 ) -> LanceDBIndexer:
     """``IndexerSpec`` factory: open the collection at ``path``, or create it if a
-    manifest is given. Options: ``dtype``, ``cache_dtype``, ``threads``, ``quantization``,
-    ``rerank`` (see the class)."""
-    unknown = set(options) - _OPTIONS
-    if unknown:
-        raise UsageError(
-            f"unknown lancedb indexer options {sorted(unknown)}", hint=f"known: {sorted(_OPTIONS)}"
-        )
+    manifest is given. Options: ``OPTIONS`` (see the class), checked before anything
+    touches the disk."""
+    options = resolve_options("indexer 'lancedb'", OPTIONS, options)
     try:
         import lancedb  # noqa: F401 - only to give a clear error when it is missing
         import pyarrow  # noqa: F401
@@ -55,5 +65,6 @@ def register_indexers(register: Any) -> None:
             factory=create_lancedb_indexer,
             description="embedded LanceDB collection; exact MaxSim over a cached matrix, or "
             "two-stage search on int8/binary codes (default)",
+            options=OPTIONS,
         )
     )

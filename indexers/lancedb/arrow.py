@@ -5,6 +5,13 @@ multivector column type, so its own MaxSim search works on the same table), boxe
 ``list<fixed_size_list<float32, 4>>`` with one box per vector, regions are the JSON of
 ``[Region.to_dict()]``. The manifest rides in the schema metadata, so the table says how it
 was built and reopens without the caller retyping it.
+
+File names: ``paths`` (``list<binary>``) holds every path the page's document is recorded
+at, the source first, as the file system's bytes (``os.fsencode``), so a name that is not
+valid UTF-8 is kept exactly; read it back with ``os.fsdecode``. ``source`` (a string) is the
+first of them made printable (``retriever.filenames.printable``: an undecodable byte
+becomes ``\\xNN``), for people and SQL. Tables made before ``paths`` existed have only
+``source``; they are read and written as they are (one path per document).
 """
 
 from __future__ import annotations
@@ -19,16 +26,22 @@ __all__ = [
     "table_to_records",
     "nested_vectors_to_numpy",
     "sql_string_list",
+    "has_paths",
+    "paths_column",
+    "paths_of_rows",
 ]
 
 import json
+import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
 from retriever.errors import RetrieverError
+from retriever.filenames import printable
 from retriever.manifest import Manifest
+from retriever.records import record_paths
 from retriever.types import MultiVector, PageRecord, Region
 
 MANIFEST_KEY = b"retriever.manifest"
@@ -62,6 +75,7 @@ def build_schema(manifest: Manifest, dtype: str) -> pa.Schema:
             pa.field("vectors", pa.list_(pa.list_(value_type, dim)), nullable=False),
             pa.field("boxes", pa.list_(pa.list_(pa.float32(), 4)), nullable=False),
             pa.field("regions", pa.string(), nullable=False),  # JSON [Region.to_dict()]
+            pa.field("paths", pa.list_(pa.binary()), nullable=False),  # os.fsencode, source 1st
             *code_fields(manifest.quantization, dim),  # quantized collections only
         ],
         metadata={MANIFEST_KEY: manifest.to_json().encode()},
@@ -95,6 +109,22 @@ def _nested(flat: np.ndarray, lengths: Sequence[int], arrow_type: pa.DataType,
     return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), inner)
 
 
+def has_paths(schema: pa.Schema) -> bool:
+    return "paths" in schema.names
+
+
+def paths_column(paths: Sequence[Sequence[str]]) -> pa.Array:
+    """Per row, its paths as file-system bytes (lossless for any name)."""
+    return pa.array([[os.fsencode(p) for p in row] for row in paths], pa.list_(pa.binary()))
+
+
+def paths_of_rows(table: pa.Table) -> list[tuple[str, ...]]:
+    """Per row, its document's paths (``os.fsdecode``), or its source in an older table."""
+    if has_paths(table.schema):
+        return [tuple(os.fsdecode(b) for b in row) for row in table.column("paths").to_pylist()]
+    return [(s,) for s in table.column("source").to_pylist()]
+
+
 def records_to_batch(records: Sequence[PageRecord], schema: pa.Schema) -> pa.RecordBatch:
     """Convert pages to one Arrow batch of ``schema`` (vectors cast to the storage dtype)."""
     vec_field = schema.field("vectors").type.value_type  # fixed_size_list<float, d>
@@ -109,10 +139,11 @@ def records_to_batch(records: Sequence[PageRecord], schema: pa.Schema) -> pa.Rec
         np.concatenate([r.embedding.boxes for r in records]).astype(np.float32, copy=False)
         if records else np.zeros((0, 4), np.float32)
     )
+    row_paths = [record_paths(r) for r in records]
     columns = [
         pa.array([r.key for r in records], pa.string()),
         pa.array([r.doc_id for r in records], pa.string()),
-        pa.array([r.source for r in records], pa.string()),
+        pa.array([printable(p[0]) for p in row_paths], pa.string()),
         pa.array([r.page_number for r in records], pa.int32()),
         pa.array([r.width for r in records], pa.int32()),
         pa.array([r.height for r in records], pa.int32()),
@@ -122,6 +153,8 @@ def records_to_batch(records: Sequence[PageRecord], schema: pa.Schema) -> pa.Rec
         _nested(boxes, lengths, pa.float32(), 4),
         pa.array([json.dumps([g.to_dict() for g in r.regions]) for r in records], pa.string()),
     ]
+    if has_paths(schema):
+        columns.append(paths_column(row_paths))
     from .codes import code_columns
 
     # codes of the vectors as stored (after the float16 cast), so both stages agree
@@ -154,20 +187,22 @@ def table_to_records(table: pa.Table) -> list[PageRecord]:
         raise RetrieverError("pages table is inconsistent: vectors and boxes differ in count")
     out: list[PageRecord] = []
     cols = {name: table.column(name).to_pylist() for name in (
-        "doc_id", "source", "page_number", "width", "height", "has_text_layer", "regions")}
+        "doc_id", "page_number", "width", "height", "has_text_layer", "regions")}
+    row_paths = paths_of_rows(table)
     for i in range(table.num_rows):
         lo, hi = int(offsets[i]), int(offsets[i + 1])
         # copies, so a record does not pin the whole Arrow batch in memory
         emb = MultiVector(vectors[lo:hi].copy(), boxes[lo:hi].copy(), check_norm=False)
         out.append(PageRecord(
             doc_id=cols["doc_id"][i],
-            source=cols["source"][i],
+            source=row_paths[i][0],
             page_number=int(cols["page_number"][i]),
             width=int(cols["width"][i]),
             height=int(cols["height"][i]),
             embedding=emb,
             regions=[Region.from_dict(d) for d in json.loads(cols["regions"][i])],
             has_text_layer=bool(cols["has_text_layer"][i]),
+            paths=row_paths[i],
         ))
     return out
 

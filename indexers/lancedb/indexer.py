@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = ["LanceDBIndexer", "TABLE_NAME"]
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +25,14 @@ from retriever.errors import (
     UsageError,
 )
 from retriever.manifest import Manifest
-from retriever.records import check_records, missing_pages_error
+from retriever.filenames import printable
+from retriever.records import (
+    check_records,
+    check_replace,
+    missing_documents_error,
+    missing_pages_error,
+    with_paths,
+)
 from retriever.protocols import ScoredPage
 from retriever.quantization import check_quantization
 from retriever.scoring import top_k
@@ -137,37 +144,52 @@ class LanceDBIndexer:
         check_records(records, self.manifest, self.name)
 
     def add(self, records: Sequence[PageRecord]) -> None:
-        """Add pages, replacing any stored page with the same ``doc_id:page``.
+        """Add pages, replacing any stored page with the same ``doc_id:page`` (one commit)."""
+        self.replace(records)
 
-        All pages of the call go to LanceDB as one stream and one commit (a merge-insert on
-        ``key``): a failure anywhere, even halfway through converting them, leaves the table
-        as it was. Batches are converted lazily, so memory stays about one batch.
+    def replace(self, records: Sequence[PageRecord], *, delete: Sequence[str] = (),
+                paths: Mapping[str, Sequence[str]] | None = None) -> int:
+        """Delete documents, add pages and relink documents in one commit (``Indexer``).
+
+        Everything goes to LanceDB as one stream and one merge-insert on ``key``: new pages
+        are inserted or update their key, the stored pages of relinked documents come back
+        with their new paths, and pages of ``delete`` documents that the stream does not
+        hold are deleted by the same commit (``when_not_matched_by_source_delete``). A
+        failure anywhere, even halfway through converting the pages, leaves the table as it
+        was. Batches are converted lazily, so memory stays about one batch.
         """
         import pyarrow as pa
 
         records = list(records)
         self._validate(records)
-        if not records:
-            return
+        delete, new_paths = check_replace(records, delete, paths)
+        records = with_paths(records, new_paths)
+        added = {r.doc_id for r in records}
+        relink = [d for d in new_paths if d not in added]
         schema = self._table.schema
+        relinked = self._relinked_rows(relink, new_paths, schema) if relink else None
+        if not records and relinked is None:
+            return self._delete_now(delete)
         failure: list[BaseException] = []
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 for start in range(0, len(records), _WRITE_BATCH_PAGES):
                     yield self._to_batch(records[start : start + _WRITE_BATCH_PAGES], schema)
+                if relinked is not None:
+                    yield from relinked.to_batches(max_chunksize=_WRITE_BATCH_PAGES)
             except BaseException as exc:  # LanceDB wraps it; keep ours to re-raise
                 failure.append(exc)
                 raise
 
         reader = pa.RecordBatchReader.from_batches(schema, batches())
+        merge = (self._table.merge_insert("key").when_matched_update_all()
+                 .when_not_matched_insert_all())
+        if delete:
+            merge = merge.when_not_matched_by_source_delete(
+                f"doc_id IN {arrow_io.sql_string_list(delete)}")
         try:
-            (
-                self._table.merge_insert("key")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(reader)
-            )
+            result = merge.execute(reader)
         except Exception as exc:
             if failure:
                 raise failure[0] from None
@@ -175,6 +197,23 @@ class LanceDBIndexer:
                 f"writing {len(records)} pages to collection {self.name!r} failed: {exc}",
                 hint="nothing was written; check disk space and permissions, then retry",
             ) from exc
+        return int(getattr(result, "num_deleted_rows", 0) or 0)
+
+    def _relinked_rows(self, doc_ids: list[str], paths: Mapping[str, Sequence[str]],
+                       schema: Any) -> Any:
+        """The stored rows of ``doc_ids`` (every column) with their new source and paths."""
+        import pyarrow as pa
+
+        table = self._scan(schema.names, where=f"doc_id IN {arrow_io.sql_string_list(doc_ids)}")
+        docs = table.column("doc_id").to_pylist()
+        missing = [d for d in doc_ids if d not in set(docs)]
+        if missing:
+            raise missing_documents_error(self.name, missing)
+        columns = {name: table.column(name) for name in schema.names}
+        columns["source"] = pa.array([printable(paths[d][0]) for d in docs], pa.string())
+        if arrow_io.has_paths(schema):
+            columns["paths"] = arrow_io.paths_column([paths[d] for d in docs])
+        return pa.Table.from_arrays([columns[n] for n in schema.names], schema=schema)
 
     def _to_batch(self, records: Sequence[PageRecord], schema: Any) -> Any:
         """One Arrow batch (a seam that tests use to fail a write halfway)."""
@@ -182,7 +221,9 @@ class LanceDBIndexer:
 
     def delete(self, doc_ids: Sequence[str]) -> int:
         """Delete every page of these documents in one commit; return how many went."""
-        doc_ids = list(dict.fromkeys(doc_ids))
+        return self._delete_now(list(dict.fromkeys(doc_ids)))
+
+    def _delete_now(self, doc_ids: list[str]) -> int:
         if not doc_ids:
             return 0
         result = self._table.delete(f"doc_id IN {arrow_io.sql_string_list(doc_ids)}")
@@ -228,27 +269,38 @@ class LanceDBIndexer:
                 )
 
     def search(
-        self, queries: Sequence[MultiVector], k: int, *, rerank: int | None = None
+        self, queries: Sequence[MultiVector], k: int, *, rerank: int | None = None,
+        threads: int | None = None,
     ) -> list[list[ScoredPage]]:
         """Top ``k`` per query by MaxSim; equal scores are ordered by page key.
 
         Exact over every page, or, for a quantized collection, exact over the ``rerank``
         pages (default: the indexer's option, else per format) that the codes shortlist.
+        ``rerank`` on a collection without codes is an error: every page is scored exactly,
+        so there is nothing to rerank. ``threads`` overrides the indexer's for this search.
         """
         queries = list(queries)
         self._check_queries(queries)
         if rerank is not None and rerank < 1:
             raise UsageError(f"rerank must be at least 1, got {rerank}")
+        if threads is not None and threads < 1:
+            raise UsageError(f"threads must be at least 1, got {threads}")
+        threads = threads or self.threads
+        if self.quantization == "none" and (rerank or self.rerank):
+            raise UsageError(
+                f"rerank has no meaning for collection {self.name!r}: it keeps no codes, so "
+                "every page is scored exactly", hint="rerank applies to collections indexed "
+                "with --quantization int8 or binary")
         if not queries:
             return []
         if self.quantization != "none":
             budget = rerank or self.rerank or default_rerank(self.quantization)
-            return self._code_searcher().search(self._table, queries, k, budget, self.threads)
+            return self._code_searcher().search(self._table, queries, k, budget, threads)
         cache = self._vectors()
         if k <= 0 or cache.keys.size == 0:
             return [[] for _ in queries]
         scores = exact_maxsim_many(  # (n_queries, P); torch when installed, else numpy
-            [q.vectors for q in queries], cache.vectors, cache.offsets, threads=self.threads
+            [q.vectors for q in queries], cache.vectors, cache.offsets, threads=threads
         )
         return [_ranked(row, cache.keys, k) for row in scores]
 
@@ -300,8 +352,13 @@ class LanceDBIndexer:
         return [found[k] for k in keys]
 
     def documents(self) -> dict[str, str]:
-        table = self._scan(["doc_id", "source"])
-        return dict(zip(table.column("doc_id").to_pylist(), table.column("source").to_pylist()))
+        return {doc_id: paths[0] for doc_id, paths in self.paths().items()}
+
+    def paths(self) -> dict[str, list[str]]:
+        columns = ["doc_id", "paths" if arrow_io.has_paths(self._table.schema) else "source"]
+        table = self._scan(columns)
+        return {d: list(p) for d, p in zip(table.column("doc_id").to_pylist(),
+                                           arrow_io.paths_of_rows(table))}
 
     def count(self) -> int:
         return int(self._table.count_rows())

@@ -1,21 +1,36 @@
 """Built-in CLIP-style encoders (CLIP, SigLIP) through transformers.
 
 Registered as ``clip/<variant>`` and ``siglip/<variant>`` from the name -> hub id table in
-``catalog``; ``model=<local dir or hub id>`` overrides the checkpoint. Registering them
+``catalog``; ``model=<local dir or hf:ORG/NAME>`` overrides the checkpoint. Registering them
 imports neither torch nor transformers: that happens when an encoder is created.
 """
 
 from __future__ import annotations
 
-__all__ = ["register_encoders"]
+__all__ = ["OPTIONS", "register_encoders"]
 
 from functools import partial
 from typing import Any
 
 from retriever.hookspecs import hookimpl
+from retriever.options import Option
 from retriever.specs import EncoderSpec
 
 from .catalog import CATALOG
+
+
+#: every option of the CLIP / SigLIP encoders; defaults are CLIPEncoder's own
+OPTIONS: tuple[Option, ...] = (
+    Option("model", str, None, "weights: a local directory, hf:ORG/NAME, or a name or hub id "
+           "of this plugin's table (default: this name's checkpoint)"),
+    Option("patches", bool, False, "also one boxed vector per ViT patch (multi-vector)"),
+    Option("device", str, "auto", "auto, cpu, cuda or cuda:N", stage="open"),
+    Option("dtype", str, "auto", "auto, float32, bfloat16 or float16", stage="open"),
+    Option("batch_size", int, None, "pages per model batch (default: adaptive)", minimum=1,
+           stage="open"),
+    Option("trust_remote_code", bool, False, "let transformers run code shipped with the "
+           "weights (never stored in the collection)", stage="open"),
+)
 
 
 def _create(name: str, hub_id: str, **options: Any) -> Any:
@@ -32,4 +47,5 @@ def register_encoders(register) -> None:
             factory=partial(_create, name, hub_id),
             description=f"{hub_id} (transformers): one vector per page and per query; "
                         "patches=true adds boxed patch vectors",
+            options=OPTIONS,
         ))

@@ -1,7 +1,8 @@
 """Registered CLIP / SigLIP encoder names and the hub checkpoints they stand for (data).
 
-``model=<local dir or hub id>`` overrides the checkpoint of any entry; the name then says
-only which family (and so which defaults) the weights belong to.
+``model=<local dir, hf:ORG/NAME, or a name or hub id of this table>`` overrides the
+checkpoint of any entry; the name then says only which family (and so which defaults) the
+weights belong to.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 __all__ = ["CLIPEncoder"]
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,10 +18,10 @@ import numpy as np
 from retriever.engine import EncodingEngine, PreparedBatch, resolve_flag
 from retriever.errors import MissingDependencyError, RetrieverError, UsageError
 from retriever.manifest import EncoderIdentity
-from retriever.model_source import ModelSource, resolve_model_source, weights_fingerprint
+from retriever.model_source import resolve_model_source, source_revision
 from retriever.types import WHOLE_PAGE, MultiVector, Page
 
-from .catalog import family_of
+from .catalog import CATALOG, family_of
 from .layout import ProcessorGeometry
 from .towers import Family, family_of_model, image_embeddings, text_embeddings
 
@@ -38,18 +37,6 @@ def _transformers() -> Any:
             f"CLIP/SigLIP encoders need torch and transformers ({exc.name} is missing)",
             hint="pip install 'vision-retriever[clip]'") from exc
     return transformers
-
-
-def _revision(source: ModelSource, model: Any, transformers: Any) -> str:
-    """A fingerprint of the weights: same weights, same revision, wherever they live."""
-    if source.is_local:
-        return weights_fingerprint(source.location)[:32]
-    try:  # a hub model: fingerprint the cached snapshot it was loaded from
-        config_file = transformers.utils.cached_file(
-            source.location, "config.json", local_files_only=True)
-        return weights_fingerprint(Path(config_file).parent)[:32]
-    except (OSError, TypeError, ValueError):
-        return str(getattr(model.config, "_commit_hash", None) or "unknown")
 
 
 class CLIPEncoder:
@@ -76,12 +63,13 @@ class CLIPEncoder:
         self.name = name
         self.patches = resolve_flag(patches, "patches")
         self.kind = "multi" if self.patches else "single"
-        location = model or default_model
+        location = model or (f"hf:{default_model}" if default_model else None)
         if not location:
-            raise UsageError(f"{name}: no model given", hint="pass model=<local dir or hub id>")
+            raise UsageError(f"{name}: no model given",
+                             hint="pass model=<local dir or hf:ORG/NAME>")
         self._engine = EncodingEngine(device=device, dtype=dtype,
                                       batch_size=None if batch_size is None else int(batch_size))
-        source = resolve_model_source(location)
+        source = resolve_model_source(location, CATALOG)
         options = {"local_files_only": source.local_files_only,
                    "trust_remote_code": resolve_flag(trust_remote_code, "trust_remote_code")}
         try:
@@ -110,8 +98,10 @@ class CLIPEncoder:
         self._text_length = int(config.text_config.max_position_embeddings)
         self._pad = "longest" if self.family == "clip" else "max_length"
         self._geometry = ProcessorGeometry.of(self._image_processor) if self.patches else None
-        self._model_id = str(location)
-        self._revision = _revision(source, self._model, transformers)
+        # a stable id: the hub id it came from, else (local weights) the name's checkpoint;
+        # the fingerprint tells different weights apart wherever they lie
+        self._model_id = source.hub_id or default_model or CATALOG.get(name, name)
+        self._revision = source_revision(source, getattr(config, "_commit_hash", None))
         self._options: dict[str, Any] = {} if model is None else {"model": str(model)}
         if self.patches:
             self._options["patches"] = True

@@ -5,12 +5,12 @@ box of the page cell it saw. Registering this plugin imports neither torch nor
 transformers: the encoder module loads only when an encoder is created.
 
 Pretrained weights are a name -> hub id table (data, like open_clip's pretrained tags);
-``model=<local dir or hub id>`` overrides the default for any name.
+``model=<local dir or hf:ORG/NAME>`` overrides the default for any name.
 """
 
 from __future__ import annotations
 
-__all__ = ["ModelEntry", "MODELS", "register_encoders"]
+__all__ = ["ModelEntry", "MODELS", "OPTIONS", "catalogue", "register_encoders"]
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from functools import partial
 from typing import Any, Literal
 
 from retriever.hookspecs import hookimpl
+from retriever.options import Option
 from retriever.specs import EncoderSpec
 
 
@@ -46,6 +47,24 @@ MODELS: dict[str, ModelEntry] = {
 }
 
 
+#: every option of the ColVision encoders; defaults are ColVisionEncoder's own
+OPTIONS: tuple[Option, ...] = (
+    Option("model", str, None, "weights: a local directory, hf:ORG/NAME, or a name or hub id "
+           "of this plugin's table (default: this name's checkpoint)"),
+    Option("device", str, "auto", "auto, cpu, cuda or cuda:N", stage="open"),
+    Option("dtype", str, "auto", "auto, float32, bfloat16 or float16", stage="open"),
+    Option("batch_size", int, None, "pages per model batch (default: adaptive)", minimum=1,
+           stage="open"),
+    Option("trust_remote_code", bool, False, "let transformers run code shipped with the "
+           "weights (never stored in the collection)", stage="open"),
+)
+
+
+def catalogue() -> dict[str, str]:
+    """Encoder name -> hub id: the names ``model=`` accepts besides a directory or hf:."""
+    return {name: entry.hub_id for name, entry in MODELS.items()}
+
+
 def _create(name: str, **options: Any) -> Any:
     from .encoder import ColVisionEncoder  # torch and transformers load only here
 
@@ -56,4 +75,5 @@ def _create(name: str, **options: Any) -> Any:
 def register_encoders(register: Callable[[EncoderSpec], None]) -> None:
     for name, entry in MODELS.items():
         register(EncoderSpec(name=name, factory=partial(_create, name),
-                             description=f"{entry.description}; weights {entry.hub_id}"))
+                             description=f"{entry.description}; weights {entry.hub_id}",
+                             options=OPTIONS))

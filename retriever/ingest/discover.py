@@ -9,7 +9,12 @@ Rules (kept small so the CLI help can state them in two lines):
 * A file named explicitly is taken even if hidden; an unsupported one is reported as a
   ``FileFailure(reason="unsupported")`` because the user asked for it by name.
 * A path that does not exist is ``FileFailure(reason="not-found")``; a sub-directory that
-  cannot be listed is ``FileFailure(reason="unreadable")`` and the walk goes on.
+  cannot be listed is ``FileFailure(reason="unreadable")`` and the walk goes on. A
+  symbolic-link loop is "unreadable" (detail: symbolic link loop), a dangling link
+  "not-found" (detail: broken symbolic link).
+* A FIFO, socket or device named like a document is ``FileFailure(reason=
+  "not-a-regular-file")``, decided from its ``stat`` and never opened (a FIFO would block
+  the whole run until something writes to it).
 * ``include`` / ``exclude`` are glob patterns (``fnmatch``, case-sensitive like a shell).
   A pattern matches a file when it matches the path relative to the directory given
   (``reports/2024/q1.pdf``), or its base name (``q1.pdf``); ``*`` crosses ``/``, and a
@@ -26,11 +31,13 @@ from __future__ import annotations
 __all__ = ["discover", "matches_any"]
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 from ..types import FileFailure
+from .filekinds import NOT_REGULAR, non_regular_detail, stat_failure
 from .formats import is_supported
 
 PathLike = str | os.PathLike[str]
@@ -52,6 +59,23 @@ def _selected(rel_path: str, include: Sequence[str], exclude: Sequence[str]) -> 
     if include and not matches_any(rel_path, include):
         return False
     return not matches_any(rel_path, exclude)
+
+
+def _entry_failure(path: Path) -> FileFailure | None:
+    """Why ``path`` (not a directory) cannot be a document file, from its ``stat`` alone."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return FileFailure(str(path), *stat_failure(path, exc))
+    detail = non_regular_detail(mode)
+    return None if detail is None else FileFailure(str(path), NOT_REGULAR, detail)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _identity(path: Path) -> tuple[int, int] | str:
@@ -88,8 +112,9 @@ def _walk(
             if not _selected(rel, include, exclude):
                 continue
             path = here / name
-            if not path.exists():  # a dangling symbolic link: it looked like a document
-                failures.append(FileFailure(str(path), "not-found", "broken symbolic link"))
+            failure = _entry_failure(path)  # a dangling link or loop, a FIFO, a device
+            if failure is not None:
+                failures.append(failure)
                 continue
             found.append(path)
     return found
@@ -114,19 +139,22 @@ def discover(
 
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if _is_dir(path):
             candidates.extend(_walk(path, include, exclude, failures))
-        elif path.exists():
-            if not _selected(path.as_posix(), include, exclude):
-                continue
-            if not is_supported(path):
-                suffix = path.suffix or "(no suffix)"
-                failures.append(FileFailure(str(path), "unsupported", f"file type {suffix}"))
-                continue
-            candidates.append(path)
+            continue
+        failure = _entry_failure(path)
+        if failure is not None and failure.reason != NOT_REGULAR:
+            failures.append(failure)  # missing, a broken link or a loop: whatever the globs
+            continue
+        if not _selected(path.as_posix(), include, exclude):
+            continue
+        if not is_supported(path):
+            suffix = path.suffix or "(no suffix)"
+            failures.append(FileFailure(str(path), "unsupported", f"file type {suffix}"))
+        elif failure is not None:
+            failures.append(failure)
         else:
-            detail = "broken symbolic link" if path.is_symlink() else "no such file or directory"
-            failures.append(FileFailure(str(path), "not-found", detail))
+            candidates.append(path)
 
     unique: dict[tuple[int, int] | str, Path] = {}
     for path in sorted(candidates):

@@ -14,7 +14,6 @@ __all__ = ["DEFAULT_DPI", "Document", "open_document"]
 
 import os
 import re
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,9 +21,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import BadInputError, UsageError
 from ..types import Page
+from .filekinds import stat_regular
 from .formats import DocumentKind, kind_for_path
 from .hashing import content_hash
-from .images import DEFAULT_MAX_PIXELS, iter_image_frames, probe_image
+from .images import DEFAULT_MAX_PIXELS, iter_image_frames, pixel_cap_error, probe_image
 from .pdf import MIN_DPI, fit_dpi, read_pdf_info, render_pdf_page, render_size
 
 if TYPE_CHECKING:
@@ -140,22 +140,8 @@ def _check_options(dpi: int, max_pixels: int) -> None:
 
 
 def _stat_input(path: Path) -> os.stat_result:
-    try:
-        info = path.stat()
-    except FileNotFoundError as exc:
-        detail = "broken symbolic link" if path.is_symlink() else "no such file"
-        raise BadInputError(str(path), "not-found", detail) from exc
-    except PermissionError as exc:  # a parent directory we may not search
-        raise BadInputError(str(path), "unreadable", exc.strerror or "") from exc
-    except OSError as exc:
-        raise BadInputError(str(path), "unreadable", exc.strerror or str(exc)) from exc
-    if stat.S_ISDIR(info.st_mode):
-        raise BadInputError(str(path), "unsupported", "is a directory",
-                            hint="use discover() to expand directories")
-    if not stat.S_ISREG(info.st_mode):
-        # A FIFO or device would block or never end when hashed.
-        raise BadInputError(str(path), "unsupported", "not a regular file")
-    return info
+    # From stat alone: a FIFO or device would block or never end when hashed.
+    return stat_regular(path)
 
 
 def _check_readable(path: Path) -> None:
@@ -183,8 +169,9 @@ def open_document(
     but no image (for planning, or re-indexing text only). ``doc_id``, when the caller
     already has it from ``content_hash(path)``, saves hashing the file a second time.
 
-    Raises ``BadInputError`` (reason: not-found, unsupported, empty, unreadable, corrupt,
-    encrypted, too-large) or ``MissingDependencyError`` when poppler is absent.
+    Raises ``BadInputError`` (reason: not-found, unsupported, not-a-regular-file, empty,
+    unreadable, corrupt, encrypted, too-large) or ``MissingDependencyError`` when poppler
+    is absent.
     """
     _check_options(dpi, max_pixels)
     path = Path(path)
@@ -207,14 +194,10 @@ def open_document(
         for number, size in enumerate(pdf.pages, start=1):
             fitted = fit_dpi(size, dpi, max_pixels)
             if fitted is None:
-                width, height = render_size(size, min(MIN_DPI, dpi))
-                raise BadInputError(
-                    str(path), "too-large",
-                    f"page {number} ({size.width_pt:g}x{size.height_pt:g} pt) is "
-                    f"{width}x{height} px even at {min(MIN_DPI, dpi)} dpi, over the cap of "
-                    f"{max_pixels:,} pixels",
-                    hint="raise the pixel cap (max_pixels)",
-                )
+                floor = min(MIN_DPI, dpi)
+                width, height = render_size(size, floor)
+                how = f" even at {floor} dpi ({size.width_pt:g}x{size.height_pt:g} pt)"
+                raise pixel_cap_error(path, number, width, height, max_pixels, how)
             dpis.append(fitted)
         sizes = tuple(render_size(s, d) for s, d in zip(pdf.pages, dpis, strict=True))
         return Document(path, doc_id, kind, pdf.page_count, sizes, tuple(dpis),

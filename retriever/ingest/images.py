@@ -14,9 +14,12 @@ Multi-page TIFFs give one page per frame. Other animated formats (GIF, animated 
 APNG, MPO) give their first frame only: later frames are animation, not pages.
 
 Sizes come from the header (``Image.open`` decodes nothing), so a file over the pixel cap
-is refused as "too-large" before any memory is spent on it. PIL's own decompression-bomb
-guard stays on as a second line (it refuses above ``2 * Image.MAX_IMAGE_PIXELS``, about
-179 megapixels, whatever our cap says).
+is refused as "too-large" before any memory is spent on it. There is one cap,
+``max_pixels``, for images as for PDF pages, with one message (``pixel_cap_error``):
+Pillow's own decompression-bomb check, which runs while it identifies a file (above
+``2 * Image.MAX_IMAGE_PIXELS``, about 179 megapixels), would otherwise refuse a big image
+first with its own words and a limit that raising ``max_pixels`` cannot lift, so a file it
+refuses is identified again without it and checked against ``max_pixels`` like any other.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ALLOWED_FORMATS",
     "ImageInfo",
+    "pixel_cap_error",
     "probe_image",
     "iter_image_frames",
     "normalize_image",
@@ -42,6 +46,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..errors import BadInputError
 
 DEFAULT_MAX_PIXELS = 64_000_000
+PIXEL_CAP_HINT = (
+    "downscale it, or raise the pixel cap with max_pixels (e.g. "
+    "Retriever(..., max_pixels=200_000_000))"
+)
 # Only raster formats we list as supported. Restricting Image.open's sniffing also keeps a
 # renamed EPS (which PIL would hand to Ghostscript) or other exotic formats out.
 # (Multi-picture JPEGs open through "JPEG" and come back with format "MPO".)
@@ -81,7 +89,12 @@ def _decode_errors(path: Path, page: int | None = None) -> Iterator[None]:
     except BadInputError:
         raise
     except Image.DecompressionBombError as exc:
-        raise BadInputError(str(path), "too-large", f"{_where(page)}{exc}") from exc
+        # Only past our own check, with max_pixels above Pillow's limit, inside a decoder
+        # that checks again (GIF frames, TIFF tiles).
+        raise BadInputError(
+            str(path), "too-large", f"{_where(page)}over Pillow's own pixel limit: {exc}",
+            hint="downscale it (Pillow's limit is PIL.Image.MAX_IMAGE_PIXELS)",
+        ) from exc
     except MemoryError as exc:
         raise BadInputError(str(path), "too-large", f"{_where(page)}out of memory") from exc
     except UnidentifiedImageError as exc:
@@ -101,8 +114,46 @@ def _decode_errors(path: Path, page: int | None = None) -> Iterator[None]:
         ) from exc
 
 
+def pixel_cap_error(
+    path: str | Path, page: int, width: int, height: int, max_pixels: int, how: str = ""
+) -> BadInputError:
+    """The one "too-large" error for a page over ``max_pixels``, image or PDF; ``how``
+    says how the size was reached (a PDF's lowest DPI)."""
+    return BadInputError(
+        str(path), "too-large",
+        f"page {page} is {width}x{height} = {width * height:,} pixels{how}, over the cap of "
+        f"{max_pixels:,} pixels",
+        hint=PIXEL_CAP_HINT,
+    )
+
+
+def _open_past_pillow_limit(path: Path) -> Image.Image | None:
+    """``Image.open`` without its decompression-bomb check: the header only, as there.
+
+    Pillow's registry (``Image.OPEN``: format -> (factory, accept)) is what ``Image.open``
+    itself walks; None when no allowed format accepts the file or the registry differs.
+    """
+    Image.init()
+    with open(path, "rb") as handle:
+        prefix = handle.read(16)
+    for fmt in ALLOWED_FORMATS:
+        factory, accept = getattr(Image, "OPEN", {}).get(fmt, (None, None))
+        if factory is None:
+            continue
+        verdict = accept(prefix) if accept else True
+        if verdict and not isinstance(verdict, str):  # a str is a "maybe" warning
+            return factory(str(path))  # opens (and later closes) the file itself
+    return None
+
+
 def _open(path: Path) -> Image.Image:
-    return Image.open(path, formats=ALLOWED_FORMATS)
+    try:
+        return Image.open(path, formats=ALLOWED_FORMATS)
+    except Image.DecompressionBombError:
+        image = _open_past_pillow_limit(path)
+        if image is None:
+            raise
+        return image
 
 
 def _check_cap(path: Path, size: tuple[int, int], max_pixels: int, page: int) -> None:
@@ -110,12 +161,7 @@ def _check_cap(path: Path, size: tuple[int, int], max_pixels: int, page: int) ->
     if width <= 0 or height <= 0:
         raise BadInputError(str(path), "corrupt", f"page {page}: image size {width}x{height}")
     if width * height > max_pixels:
-        raise BadInputError(
-            str(path), "too-large",
-            f"page {page} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
-            f"over the cap of {max_pixels / 1e6:g}",
-            hint="raise the pixel cap (max_pixels) or downscale the image",
-        )
+        raise pixel_cap_error(path, page, width, height, max_pixels)
 
 
 def _oriented_size(image: Image.Image) -> tuple[int, int]:

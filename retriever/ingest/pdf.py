@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,12 @@ class PdfInfo:
     page_count: int
     pages: tuple[PdfPageSize, ...]  # index 0 is page 1
     encrypted: bool  # encrypted but openable without a password (owner password only)
+
+
+def _tool_arg(path: Path) -> str:
+    """The path as poppler gets it: absolute, so a file named ``-f.pdf`` or ``-v`` can never
+    be read as an option (pdf2image puts it on the command line as given)."""
+    return os.path.abspath(path)
 
 
 def _missing_poppler(exc: Exception) -> MissingDependencyError:
@@ -155,7 +162,7 @@ def read_pdf_info(path: str | Path) -> PdfInfo:
         # -f 1 -l N makes pdfinfo print "Page N size" and "Page N rot" for every page;
         # pdfinfo clamps the last page to the real count.
         info = pdfinfo_from_path(
-            str(path), first_page=1, last_page=_MAX_PAGES, timeout=POPPLER_TIMEOUT_S
+            _tool_arg(path), first_page=1, last_page=_MAX_PAGES, timeout=POPPLER_TIMEOUT_S
         )
     except (PDFInfoNotInstalledError, PopplerNotInstalledError) as exc:
         raise _missing_poppler(exc) from exc
@@ -213,7 +220,7 @@ def render_pdf_page(path: str | Path, page_number: int, dpi: int) -> Image.Image
     path = Path(path)
     try:
         images = convert_from_path(
-            str(path),
+            _tool_arg(path),
             dpi=dpi,
             first_page=page_number,
             last_page=page_number,

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 from ..doctor import POPPLER_INSTALL
 from ..errors import BadInputError, MissingDependencyError, UsageError
+from ..ingest.filekinds import stat_regular
 from ..types import Region
 from .layout import WordTuple, normalize_box, regions_from_words
 
@@ -129,11 +130,7 @@ def text_layer_regions(
     if first_page is not None and last_page is not None and first_page > last_page:
         raise UsageError(f"first_page {first_page} is after last_page {last_page}")
     path = Path(pdf_path)
-    if not path.exists():
-        raise BadInputError(str(path), "not-found")
-    if not path.is_file():
-        raise BadInputError(str(path), "unreadable", "not a regular file")
-    if path.stat().st_size == 0:
+    if stat_regular(path).st_size == 0:  # not-found, a FIFO or a directory raise here
         raise BadInputError(str(path), "empty")
     exe = shutil.which("pdftotext")
     if exe is None:

@@ -322,6 +322,29 @@ def test_quantized_collections_shortlist_on_codes(tmp_path, monkeypatch, quantiz
     assert ix.search([query(np.zeros((0, 32), np.float32))], 2)[0][0].score == 0
 
 
+def test_search_options_override_the_opened_ones_per_search(tmp_path, monkeypatch):
+    """rerank / candidates / nprobe / token_k per search call (the SDK's per-search path)."""
+    pages, queries = structured_pages(np.random.default_rng(5), 120)
+    coded = open_faiss(tmp_path / "q", manifest("multi", 32), quantization="int8")
+    coded.add(pages)
+    for q in queries[:3]:  # every page reaches stage 2: exact
+        assert [h.key for h in coded.search([query(q)], 10, rerank=500)[0]] == \
+            exact_top(pages, q, 10)
+    budgets = []
+    real = faiss_search.two_stage
+    monkeypatch.setattr(faiss_search, "two_stage",
+                        lambda *a, **kw: budgets.append(kw["budget"]) or real(*a, **kw))
+    ann_ix = open_faiss(tmp_path / "a", manifest("multi", 32), index_type="ivf", candidates=40)
+    ann_ix.add(pages)
+    ann_ix.search([query(queries[0])], 5)
+    ann_ix.search([query(queries[0])], 5, candidates=7)
+    ann_ix.search([query(queries[0])], 5, rerank=9, nprobe=2, token_k=16, threads=1)
+    assert budgets == [40, 7, 9]
+    for bad in ({"rerank": 0}, {"nprobe": 1.5}, {"candidates": True}, {"token_k": "8"}):
+        with pytest.raises(UsageError, match="must be a positive integer"):
+            ann_ix.search([query(queries[0])], 5, **bad)
+
+
 # -- crash atomicity -------------------------------------------------------------------------
 
 

@@ -359,9 +359,153 @@ def test_lancedb_cache_dtype_float16_and_bad_options(tmp_path):
     rng = np.random.default_rng(5)
     q = MultiVector(unit(rng, 3), np.zeros((3, 4), np.float32))
     assert_same_ranking(ix.search([q], 50)[0], brute_force(records, q.vectors, 50))
-    with pytest.raises(UsageError, match="unknown lancedb indexer options"):
+    with pytest.raises(UsageError, match="indexer 'lancedb' has no option colour"):
         lance(tmp_path, colour="blue")
     with pytest.raises(RetrieverError, match="dtype"):
         plugin_host.get_registry().create("indexer", "lancedb", path=tmp_path / "new",
                                           manifest=manifest_for("lancedb"), dtype="int4")
     assert not (tmp_path / "new").exists()
+
+
+# -- replace: one commit for a changed document; every path a document is recorded at ---------
+
+
+def test_replace_deletes_adds_and_relinks_in_one_call(backend, tmp_path):
+    ix = open_indexer(backend, tmp_path / "c", manifest_for(backend))
+    rng = np.random.default_rng(20)
+    old = [make_record(rng, "old", p, 3, source="/data/v.pdf") for p in (1, 2, 3)]
+    keep = make_record(rng, "keep", 1, 2)
+    ix.add([*old, keep])
+    new = [make_record(rng, "new", p, 4, source="/data/v.pdf") for p in (1, 2)]
+    moved = ["/data/moved/keep.pdf", "/data/copy/keep.pdf"]
+    assert ix.replace(new, delete=["old"], paths={"keep": moved}) == 3
+    assert ix.count() == 3
+    assert ix.paths() == {"new": ["/data/v.pdf"], "keep": moved}
+    assert ix.documents() == {"new": "/data/v.pdf", "keep": moved[0]}
+    got = ix.get(["keep:1"])[0]
+    assert got.source == moved[0] and list(got.paths) == moved
+    np.testing.assert_array_equal(got.embedding.vectors.astype(np.float32),
+                                  keep.embedding.vectors.astype(np.float32))
+    q = MultiVector(unit(rng, 3), np.zeros((3, 4), np.float32))
+    assert_same_ranking(ix.search([q], 50)[0], brute_force([*new, keep], q.vectors, 50))
+    ix.close()
+    again = open_indexer(backend, tmp_path / "c")
+    assert again.paths() == {"new": ["/data/v.pdf"], "keep": moved}
+
+
+def test_replace_of_a_document_by_itself_drops_its_extra_pages(backend, tmp_path):
+    ix = open_indexer(backend, tmp_path / "c", manifest_for(backend))
+    rng = np.random.default_rng(21)
+    ix.add([make_record(rng, "d", p, 3) for p in (1, 2, 3)] + [make_record(rng, "e", 1, 2)])
+    again = make_record(rng, "d", 1, 5)
+    assert ix.replace([again], delete=["d"]) == 2  # pages 2 and 3 went, page 1 was rewritten
+    assert sorted(r.key for r in ix.get(["d:1", "e:1"])) == ["d:1", "e:1"]
+    assert ix.count() == 2 and ix.get(["d:1"])[0].embedding.n == 5
+    assert ix.replace([], delete=["e"]) == 1 and set(ix.documents()) == {"d"}
+    assert ix.replace([]) == 0
+
+
+def test_replace_refuses_bad_arguments_and_changes_nothing(backend, tmp_path):
+    from retriever.errors import UsageError
+
+    ix = open_indexer(backend, tmp_path / "c", manifest_for(backend))
+    rng = np.random.default_rng(22)
+    ix.add([make_record(rng, "a", 1, 2), make_record(rng, "b", 1, 2)])
+    before = ix.paths()
+    with pytest.raises(UsageError, match="deleted"):
+        ix.replace([], delete=["a"], paths={"a": ["/x.pdf"]})
+    with pytest.raises(UsageError, match="no paths"):
+        ix.replace([], paths={"a": []})
+    with pytest.raises(RetrieverError, match="no document"):
+        ix.replace([make_record(rng, "c", 1, 2)], paths={"nope": ["/x.pdf"]})
+    assert ix.paths() == before and ix.count() == 2
+
+
+def test_paths_default_to_the_source(backend, tmp_path):
+    ix = open_indexer(backend, tmp_path / "c", manifest_for(backend))
+    records = make_corpus(seed=23)
+    ix.add(records)
+    assert ix.paths() == {r.doc_id: [r.source] for r in records}
+    assert ix.get([records[0].key])[0].paths in ((), (records[0].source,))
+
+
+def test_file_names_that_are_not_utf8_are_stored_losslessly(backend, tmp_path):
+    import os
+
+    odd = os.fsdecode(b"/data/\xff\xfe.pdf")  # what os.listdir gives for such a name
+    latin = os.fsdecode(b"/data/caf\xe9 \xe0 la carte.pdf")
+    ix = open_indexer(backend, tmp_path / "c", manifest_for(backend))
+    rng = np.random.default_rng(24)
+    ix.add([make_record(rng, "odd", 1, 3, source=odd), make_record(rng, "odd", 2, 1,
+                                                                   source=odd)])
+    assert ix.documents() == {"odd": odd} and ix.get(["odd:2"])[0].source == odd
+    ix.replace([], paths={"odd": [latin, odd]})
+    ix.close()
+    again = open_indexer(backend, tmp_path / "c")
+    assert again.paths() == {"odd": [latin, odd]}
+    assert [os.fsencode(p) for p in again.get(["odd:1"])[0].paths] == [
+        b"/data/caf\xe9 \xe0 la carte.pdf", b"/data/\xff\xfe.pdf"]
+
+
+def _replace_case(ix, rng):
+    """A stored old version and a bystander; -> (new pages, the replace's arguments)."""
+    ix.add([make_record(rng, "old", p, 3, source="/data/v.pdf") for p in (1, 2)]
+           + [make_record(rng, "keep", 1, 2)])
+    new = [make_record(rng, "new", p, 4, source="/data/v.pdf") for p in (1, 2, 3)]
+    return new, {"delete": ["old"], "paths": {"keep": ["/data/elsewhere.pdf"]}}
+
+
+def test_lancedb_replace_is_one_commit_and_failing_midway_commits_nothing(tmp_path,
+                                                                           monkeypatch):
+    from indexers.lancedb import indexer as lance_indexer
+
+    ix = lance(tmp_path)
+    new, change = _replace_case(ix, np.random.default_rng(25))
+    before, version = ix.paths(), ix.version
+    monkeypatch.setattr(lance_indexer, "_WRITE_BATCH_PAGES", 1)  # a batch per page
+    real, calls = ix._to_batch, []
+
+    def flaky(records, schema, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the first new page is already with LanceDB
+            raise OSError("disk vanished")
+        return real(records, schema, *args, **kwargs)
+
+    monkeypatch.setattr(ix, "_to_batch", flaky)
+    with pytest.raises(OSError, match="disk vanished"):
+        ix.replace(new, **change)
+    assert ix.version == version and ix.paths() == before and ix.count() == 3
+    monkeypatch.setattr(ix, "_to_batch", real)
+    ix.replace(new, **change)
+    assert ix.version == version + 1  # delete, add and relink: one commit
+    assert ix.paths() == {"new": ["/data/v.pdf"], "keep": ["/data/elsewhere.pdf"]}
+
+
+@pytest.mark.parametrize("fail_at", range(1, 12))
+def test_faiss_replace_failing_at_any_write_keeps_the_old_version(tmp_path, monkeypatch,
+                                                                   fail_at):
+    from indexers.faiss import files
+
+    ix = open_indexer("faiss", tmp_path / "c", manifest_for("faiss"))
+    new, change = _replace_case(ix, np.random.default_rng(26))
+    before, generation = ix.paths(), ix.stats()["generation"]
+    real, calls = files.atomic_write, []
+
+    def torn_write(path, write):
+        calls.append(path)
+        if len(calls) == fail_at:
+            raise KeyboardInterrupt  # Ctrl-C (or a full disk) halfway through the commit
+        return real(path, write)
+
+    monkeypatch.setattr(files, "atomic_write", torn_write)
+    try:
+        ix.replace(new, **change)
+    except KeyboardInterrupt:
+        monkeypatch.setattr(files, "atomic_write", real)
+        for reader in (open_indexer("faiss", tmp_path / "c"), ix):
+            assert reader.paths() == before and reader.count() == 3
+            assert reader.stats()["generation"] == generation
+        return
+    assert fail_at > len(calls)  # past the commit's last write: it committed, as one
+    assert ix.stats()["generation"] == generation + 1
+    assert ix.paths() == {"new": ["/data/v.pdf"], "keep": ["/data/elsewhere.pdf"]}

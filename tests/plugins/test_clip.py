@@ -164,8 +164,11 @@ def test_bad_options_are_clear_errors(checkpoints, tmp_path):
         get_registry().create("encoder", "clip/vit-b-16", model=str(checkpoints["siglip"]))
     with pytest.raises(UsageError):
         get_registry().create("encoder", "clip/vit-b-16", model=str(tmp_path / "missing" / "x"))
-    with pytest.raises(UsageError, match="boolean"):
+    with pytest.raises(UsageError, match="patches='maybe' is invalid"):
         _encoder(checkpoints, "clip", patches="maybe")
+    with pytest.raises(UsageError, match="is not a directory") as info:  # never a hub guess
+        get_registry().create("encoder", "clip/vit-b-16", model="openai/clip-vit-typo")
+    assert "hf:openai/clip-vit-typo" in info.value.hint
 
 
 def test_registering_the_plugin_imports_no_torch():

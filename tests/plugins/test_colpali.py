@@ -68,11 +68,33 @@ def test_created_through_the_registry(model_dir):
     created = get_registry().create("encoder", "colpali/v1.3", model=str(model_dir))
     identity = created.identity
     assert (identity.name, identity.dim, identity.kind) == ("colpali/v1.3", 128, "multi")
-    assert identity.model_id == str(model_dir)
+    # a stable id (the name's checkpoint), not the directory: the fingerprint tells weights apart
+    assert identity.model_id == "vidore/colpali-v1.3-hf"
     assert identity.options == {"model": str(model_dir)}
     assert identity.revision == weights_fingerprint(model_dir)[:32]
     assert created.needs_image and not created.needs_regions and created.dpi == 120
     assert str(created.engine.device) == "cpu" and created.engine.dtype == torch.float32
+
+
+def test_the_same_weights_from_another_directory_are_the_same_encoder(model_dir, tmp_path):
+    import shutil
+
+    copy = shutil.copytree(model_dir, tmp_path / "copy")
+    moved = get_registry().create("encoder", "colpali/v1.3", model=str(copy)).identity
+    here = get_registry().create("encoder", "colpali/v1.3", model=str(model_dir)).identity
+    assert (moved.model_id, moved.revision) == (here.model_id, here.revision)
+    assert moved.same_vectors_as(here)
+
+
+def test_trust_remote_code_strings_are_parsed_never_bool_ed(model_dir):
+    registry = get_registry()
+    assert registry.create("encoder", "colpali/v1.3", model=str(model_dir),
+                           trust_remote_code="false").trust_remote_code is False
+    with pytest.raises(UsageError, match="trust_remote_code='maybe'"):
+        registry.create("encoder", "colpali/v1.3", model=str(model_dir),
+                        trust_remote_code="maybe")
+    with pytest.raises(UsageError, match="trust_remote_code must be true or false"):
+        ColVisionEncoder("colpali/v1.3", model=str(model_dir), trust_remote_code="false")
 
 
 def test_trust_remote_code_is_off_unless_asked_and_never_stored(model_dir):

@@ -97,8 +97,68 @@ def test_loads_a_local_directory_built_from_a_config(tmp_path):
 
 
 def test_missing_model_is_a_clear_error(tmp_path, monkeypatch):
-    with pytest.raises(UsageError, match="does not exist"):
+    with pytest.raises(UsageError, match="is not a directory"):
         MiniLMLineEncoder(model=str(tmp_path / "nowhere" / "model"))
+    with pytest.raises(UsageError, match="is not a directory") as info:
+        MiniLMLineEncoder(model="someone/not-cached-anywhere")  # not guessed to be a hub id
+    assert "hf:someone/not-cached-anywhere" in info.value.hint
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RetrieverError, match="cannot load text model"):
-        MiniLMLineEncoder(model="someone/not-cached-anywhere")
+        MiniLMLineEncoder(model="hf:someone/not-cached-anywhere")
+
+
+def _tiny_bert(directory, seed: int = 0):
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=64)
+    torch.manual_seed(seed)
+    transformers.BertModel(config).save_pretrained(directory)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                 "special_tokens_map.json"):
+        shutil.copy(packaged_model_dir() / name, directory / name)
+    return directory
+
+
+def _hub_cache(cache, repo: str, source_dir, commit: str = "c" * 40):
+    """``source_dir`` laid out the way huggingface_hub caches a download."""
+    root = cache / f"models--{repo.replace('/', '--')}"
+    snapshot = root / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (root / "blobs").mkdir()
+    for file in source_dir.iterdir():
+        blob = root / "blobs" / file.name
+        shutil.copy(file, blob)
+        (snapshot / file.name).symlink_to(blob)
+    (root / "refs").mkdir()
+    (root / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+def test_a_hub_model_records_its_id_and_the_snapshot_fingerprint(tmp_path, monkeypatch):
+    """Item 7: a hub-loaded model once recorded revision "unknown", so any two hub models
+    of one dimension shared a collection."""
+    import huggingface_hub.constants as constants
+
+    from retriever.model_source import weights_fingerprint
+
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read once, at import
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    one = _hub_cache(cache, "org/tiny-one", _tiny_bert(tmp_path / "one", seed=1))
+    _hub_cache(cache, "org/tiny-two", _tiny_bert(tmp_path / "two", seed=2))
+    first = MiniLMLineEncoder(model="hf:org/tiny-one").identity
+    second = MiniLMLineEncoder(model="hf:org/tiny-two").identity
+    assert first.model_id == "org/tiny-one" and "unknown" not in first.revision
+    assert first.revision == weights_fingerprint(one)[:32] + "+ctx1"
+    assert not first.same_vectors_as(second)
+    # the same weights from a local directory: same fingerprint, but not the same model id
+    local = MiniLMLineEncoder(model=str(tmp_path / "one")).identity
+    assert local.revision == first.revision and not local.same_vectors_as(first)
+
+
+def test_the_same_weights_from_another_directory_still_match(tmp_path, encoder):
+    copy = tmp_path / "copy"
+    shutil.copytree(packaged_model_dir(), copy)
+    moved = MiniLMLineEncoder(model=str(copy)).identity
+    assert moved.model_id == encoder.identity.model_id  # stable: not the directory
+    assert moved.same_vectors_as(encoder.identity)

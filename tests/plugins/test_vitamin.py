@@ -138,3 +138,11 @@ def test_missing_weights_are_clear_errors(tmp_path: Path):
         registry.create("encoder", "vitamin/b", checkpoint=str(tmp_path / "nope.safetensors"))
     with pytest.raises(UsageError, match="no open_clip checkpoint"):
         registry.create("encoder", "vitamin/b", checkpoint=str(tmp_path))
+
+
+def test_a_bare_word_is_a_pretrained_tag_only_when_open_clip_knows_it(tmp_path, monkeypatch):
+    """A mistyped relative path ("weights") was taken for a tag and sent to the hub."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match="checkpoint 'weights' does not exist") as info:
+        get_registry().create("encoder", "vitamin/s", checkpoint="weights")
+    assert "open_clip tags for this model: datacomp1b" in info.value.hint

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from retriever import doctor
-from retriever.errors import MissingDependencyError
+from retriever import doctor, plugin_host
+from retriever.errors import ExitCode, MissingDependencyError
+from retriever.hookspecs import hookimpl
 
 
 def _by_name(checks: list[doctor.Check]) -> dict[str, doctor.Check]:
@@ -100,3 +101,21 @@ def test_doctor_does_not_import_heavy_packages():
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+class _BrokenPlugin:
+    @hookimpl
+    def register_encoders(self, register):
+        raise RuntimeError("cannot find my weights")
+
+
+def test_a_broken_plugin_is_a_failed_check_with_the_plugin_exit_code():
+    plugin_host.get_plugin_manager().register(_BrokenPlugin(), name="broken-one")
+    checks = _by_name(doctor.run_checks())
+    found = checks["plugin broken-one"]
+    assert not found.ok and "RuntimeError: cannot find my weights" in found.detail
+    assert found.fix == "pip uninstall broken-one"
+    others = [c for c in checks.values() if c is not found]
+    if all(c.ok for c in others):
+        assert doctor.exit_code(list(checks.values())) == ExitCode.PLUGIN
+    assert doctor.exit_code([c for c in others if c.ok]) == ExitCode.OK

@@ -11,7 +11,7 @@ import pytest
 from repo_paths import REPO, SAMPLES
 from retriever import Retriever
 from retriever import plugin_host
-from retriever.errors import CollectionNotFoundError, ManifestMismatchError
+from retriever.errors import CollectionNotFoundError, IndexInterrupted, ManifestMismatchError
 
 sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
 import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
@@ -55,7 +55,7 @@ def test_changed_file_replaces_its_old_version(tmp_path):
         assert report.replaced == [str(target.resolve())]
         docs = r.indexer.documents()
         assert len(docs) == 1 and not (set(docs) & old_ids)
-        assert r.delete([str(target)]) == 1
+        assert r.delete([str(target)]).pages == 1
         assert r.indexer.count() == 0
 
 
@@ -79,10 +79,10 @@ def test_missing_collection(tmp_path):
 
 def test_interrupt_keeps_finished_documents(tmp_path, monkeypatch):
     """Ctrl-C in the middle of a batch: documents already written stay intact."""
-    from retriever import sdk
+    from retriever import indexing
 
     files = [SAMPLES / "annual-report.pdf", SAMPLES / "invoice.pdf", SAMPLES / "slide.pdf"]
-    real = sdk.document_records
+    real = indexing.document_records
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
@@ -91,10 +91,12 @@ def test_interrupt_keeps_finished_documents(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sdk, "document_records", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(indexing, "document_records", interrupted)
+    with pytest.raises(IndexInterrupted) as stopped:  # a KeyboardInterrupt, with the report
         _retriever(tmp_path).index(files)
-    monkeypatch.setattr(sdk, "document_records", real)
+    assert stopped.value.report.indexed == [str(files[0].resolve())]
+    assert stopped.value.report.interrupted
+    monkeypatch.setattr(indexing, "document_records", real)
     with _retriever(tmp_path) as r:
         assert list(r.indexer.documents().values()) == [str(files[0].resolve())]
         report = r.index(files)

@@ -1,0 +1,275 @@
+"""What ``Retriever.index`` and ``Retriever.delete`` do to a collection, file by file.
+
+A document is identified by the hash of its content and recorded at every path it was
+found at (a copied file has several, a moved one gets its new path). Each file becomes at
+most one commit, ``Indexer.replace``: its new version, the removal of the version it
+replaces and any path changes land together, so a crash leaves one version or the other.
+Content already stored under another path is never encoded again.
+
+Bookkeeping keeps one invariant: a path belongs to at most one document.
+"""
+
+from __future__ import annotations
+
+__all__ = ["IndexReport", "DeleteReport", "ProgressCallback", "index_files", "sync_roots",
+           "delete_targets", "stored_paths"]
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInputError, MissingDependencyError, RetrieverError
+from .filenames import is_under
+from .ingest import content_hash
+from .interrupts import deferred_interrupt
+from .pipeline import document_records
+from .protocols import Encoder, Indexer, OCREngine
+from .types import FileFailure, PageRecord
+
+log = logging.getLogger(__name__)
+
+#: progress(stage, done, total, detail); stage is "files" or "pages"
+ProgressCallback = Callable[[str, int, int, str], None]
+
+
+@dataclass
+class IndexReport:
+    """What one ``index`` run did; ``failed`` lists each bad file with its reason.
+
+    ``indexed``: files encoded and committed, in order; ``replaced``: files whose content
+    changed (their old version is gone); ``moved`` / ``copied``: files whose content was
+    already stored under another path, recorded at this path without encoding (moved: an
+    old path no longer exists); ``removed``: recorded paths that ``sync`` dropped because
+    the file is gone; ``interrupted``: the run stopped on Ctrl-C.
+    """
+
+    indexed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    failed: list[FileFailure] = field(default_factory=list)
+    pages: int = 0
+    moved: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "indexed": self.indexed, "unchanged": self.unchanged, "replaced": self.replaced,
+            "moved": self.moved, "copied": self.copied, "removed": self.removed,
+            "failed": [{"path": f.path, "reason": f.reason, "detail": f.detail}
+                       for f in self.failed],
+            "pages": self.pages, "interrupted": self.interrupted,
+        }
+
+
+@dataclass
+class DeleteReport:
+    """What ``delete`` removed: whole ``documents`` (ids), the ``paths`` it forgot, the
+    ``pages`` that went, and the arguments that matched nothing."""
+
+    documents: list[str] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    pages: int = 0
+    unmatched: list[str] = field(default_factory=list)
+
+    @property
+    def matched(self) -> bool:
+        return bool(self.documents or self.paths)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"documents": self.documents, "paths": self.paths, "pages": self.pages,
+                "unmatched": self.unmatched}
+
+
+def stored_paths(indexer: Indexer) -> dict[str, list[str]]:
+    """doc_id -> paths; one path each from an indexer written before ``paths()``."""
+    paths = getattr(indexer, "paths", None)
+    if paths is not None:
+        return paths()
+    return {d: [s] for d, s in indexer.documents().items()}
+
+
+def _commit(indexer: Indexer, records: Sequence[PageRecord], delete: Sequence[str],
+            paths: Mapping[str, Sequence[str]]) -> int:
+    replace = getattr(indexer, "replace", None)
+    if replace is not None:
+        return replace(records, delete=delete, paths=paths)
+    # an indexer written before replace(): two commits, the new version first (a crash in
+    # between keeps both, never neither), and one path per document
+    added = {r.doc_id for r in records}
+    removed = indexer.delete([d for d in delete if d in added]) if added & set(delete) else 0
+    if records:
+        indexer.add(records)
+    rest = [d for d in delete if d not in added]
+    return removed + (indexer.delete(rest) if rest else 0)
+
+
+class _Book:
+    """doc_id -> paths and path -> doc_id, kept in step with each commit."""
+
+    def __init__(self, paths: Mapping[str, Sequence[str]]) -> None:
+        self.paths: dict[str, list[str]] = {}
+        self.owner: dict[str, str] = {}
+        for doc_id, doc_paths in paths.items():
+            self.set(doc_id, doc_paths)
+
+    def set(self, doc_id: str, paths: Sequence[str]) -> None:
+        for p in self.paths.pop(doc_id, []):
+            if self.owner.get(p) == doc_id:
+                del self.owner[p]
+        if paths:
+            self.paths[doc_id] = list(paths)
+            self.owner.update((p, doc_id) for p in paths)
+
+    def commit(self, indexer: Indexer, records: Sequence[PageRecord], delete: Sequence[str],
+               paths: Mapping[str, Sequence[str]]) -> int:
+        removed = _commit(indexer, records, delete, paths)
+        for doc_id in delete:
+            self.set(doc_id, [])
+        for doc_id, doc_paths in paths.items():
+            self.set(doc_id, doc_paths)
+        return removed
+
+
+def _exists(path: str) -> bool:
+    return os.path.isfile(path)
+
+
+def index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
+                ocr: OCREngine | None, report: IndexReport, *, max_pixels: int,
+                force: bool = False, progress: ProgressCallback | None = None) -> None:
+    """Index ``files`` into ``indexer``, adding to ``report`` as each file commits.
+
+    A bad file is one ``failed`` entry and the batch goes on, and so is a file that hits
+    an unexpected error (a bug in a plugin must not cost the whole run); a missing system
+    dependency and Ctrl-C stop the run.
+    """
+    book = _Book(stored_paths(indexer))
+    for done, path in enumerate(files):
+        if progress:
+            progress("files", done, len(files), str(path))
+        source = str(path.resolve())
+        try:
+            _index_one(indexer, book, path, source, encoder, ocr, report,
+                       max_pixels=max_pixels, force=force, progress=progress)
+        except MissingDependencyError:
+            raise
+        except BadInputError as exc:
+            report.failed.append(FileFailure(exc.path, exc.reason, exc.detail))
+        except RetrieverError as exc:
+            report.failed.append(FileFailure(source, "error", exc.message))
+        except Exception as exc:  # noqa: BLE001 - one file's bug must not end the batch
+            log.debug("indexing %r failed", source, exc_info=True)
+            report.failed.append(FileFailure(source, "error", f"{type(exc).__name__}: {exc}"))
+    if progress:
+        progress("files", len(files), len(files), "")
+
+
+def _index_one(indexer: Indexer, book: _Book, path: Path, source: str, encoder: Encoder,
+               ocr: OCREngine | None, report: IndexReport, *, max_pixels: int, force: bool,
+               progress: ProgressCallback | None) -> None:
+    doc_id = content_hash(path)
+    known = book.paths.get(doc_id)
+    if known is not None and source in known and not force:
+        report.unchanged.append(source)
+        return
+    delete: list[str] = []
+    paths: dict[str, list[str]] = {}
+    previous = book.owner.get(source)  # another document recorded here: the file changed
+    if previous is not None and previous != doc_id:
+        rest = [p for p in book.paths[previous] if p != source]
+        if rest:  # the old content lives on under its other paths
+            paths[previous] = rest
+        else:
+            delete.append(previous)
+    records: list[PageRecord] = []
+    if known is not None and not force:  # stored under other paths: no encoding
+        kept = [p for p in known if _exists(p)]
+        paths[doc_id] = [*kept, source]
+        outcome = report.moved if len(kept) < len(known) else report.copied
+    else:
+        records = document_records(
+            path, encoder, ocr, max_pixels=max_pixels, doc_id=doc_id, source=source,
+            on_page=(lambda page: progress("pages", page.page_number, 0, source))
+            if progress else None,
+        )
+        if known is not None:  # --force: this version replaces the stored one whole
+            delete.append(doc_id)
+            paths[doc_id] = [source, *(p for p in known if p != source and _exists(p))]
+        else:
+            paths[doc_id] = [source]
+        outcome = report.indexed
+    with deferred_interrupt():  # the report must say exactly what was committed
+        book.commit(indexer, records, delete, paths)
+        outcome.append(source)
+        if previous is not None and previous != doc_id:
+            report.replaced.append(source)
+        report.pages += len(records)
+
+
+def sync_roots(indexer: Indexer, roots: Sequence[str | Path], report: IndexReport) -> None:
+    """Forget recorded paths under ``roots`` whose file is gone; a document left with no
+    path is deleted. Paths outside the roots are not looked at. One commit."""
+    resolved = [str(Path(r).resolve()) for r in roots]
+    book = _Book(stored_paths(indexer))
+    delete: list[str] = []
+    paths: dict[str, list[str]] = {}
+    gone_paths: list[str] = []
+    for doc_id, doc_paths in book.paths.items():
+        gone = [p for p in doc_paths if is_under(p, resolved) and not _exists(p)]
+        if not gone:
+            continue
+        gone_paths.extend(gone)
+        rest = [p for p in doc_paths if p not in gone]
+        if rest:
+            paths[doc_id] = rest
+        else:
+            delete.append(doc_id)
+    if gone_paths:
+        with deferred_interrupt():
+            book.commit(indexer, [], delete, paths)
+            report.removed.extend(sorted(gone_paths))
+
+
+def delete_targets(indexer: Indexer, targets: Sequence[str | Path]) -> DeleteReport:
+    """Remove documents by doc id, or paths (a file as indexed, or every file under a
+    directory); a document keeps its other paths and goes with its last one. One commit."""
+    report = DeleteReport()
+    book = _Book(stored_paths(indexer))
+    forget: dict[str, set[str]] = {}
+    whole: list[str] = []
+    for target in map(str, targets):
+        if target in book.paths:
+            whole.append(target)
+            continue
+        where = str(Path(target).resolve())
+        hits = [(p, d) for p, d in book.owner.items() if is_under(p, [where])]
+        if not hits:
+            report.unmatched.append(target)
+        for p, d in hits:
+            forget.setdefault(d, set()).add(p)
+    delete = list(dict.fromkeys(whole))
+    paths: dict[str, list[str]] = {}
+    for doc_id, gone in forget.items():
+        if doc_id in delete:
+            continue
+        rest = [p for p in book.paths[doc_id] if p not in gone]
+        if rest:
+            paths[doc_id] = rest
+        else:
+            delete.append(doc_id)
+    report.paths = sorted({p for d in delete for p in book.paths[d]}
+                          | {p for d in paths for p in forget[d]})
+    report.documents = delete
+    if delete or paths:
+        with deferred_interrupt():
+            report.pages = book.commit(indexer, [], delete, paths)
+    return report
