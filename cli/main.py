@@ -15,10 +15,11 @@ from typing import Annotated, Optional
 import typer
 
 from retriever import __version__
-from retriever.errors import ExitCode, RetrieverError
+from retriever.errors import ExitCode, IndexInterrupted, RetrieverError
 
-from . import output
+from . import delete_cmd, output
 from .collections import collections_app
+from .eval_cmd import eval_command
 from .plugins_cmd import plugins_app
 
 app = typer.Typer(
@@ -31,6 +32,8 @@ app = typer.Typer(
 )
 app.add_typer(collections_app, name="collections")
 app.add_typer(plugins_app, name="plugins")
+app.command("eval")(eval_command)
+app.command("delete")(delete_cmd.delete)
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option(
@@ -53,14 +56,11 @@ def _root(
     """vision-retriever: multimodal retrieval with region-level answers."""
 
 
-def _parse_options(pairs: list[str]) -> dict[str, object]:
-    options: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise RetrieverError(f"bad --option {pair!r}", hint="use KEY=VALUE, e.g. -o batch_size=16")
-        options[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
-    return options
+def _parse_options(pairs: list[str], flag: str = "--option") -> dict[str, object]:
+    # values stay text: the component's declared options type them (retriever.options)
+    from retriever.options import parse_pairs
+
+    return dict(parse_pairs(pairs, flag))
 
 
 @app.command()
@@ -77,10 +77,15 @@ def index(
     quantization: Annotated[Optional[str], typer.Option(
         "--quantization", help="Codes a new collection keeps for two-stage search: none "
         "(default), int8 or binary.", show_default=False)] = None,
+    indexer_option: Annotated[list[str], typer.Option(
+        "--indexer-option", "-O", help="Indexer option KEY=VALUE (repeatable), e.g. "
+        "index_type=hnsw; see `retriever plugins list`.")] = [],
     include: Annotated[list[str], typer.Option(help="Glob of files to include (repeatable).")] = [],
     exclude: Annotated[list[str], typer.Option(help="Glob of files to skip (repeatable).")] = [],
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="OCR pages without a text layer.")] = True,
     force: Annotated[bool, typer.Option(help="Re-index files even when unchanged.")] = False,
+    sync: Annotated[bool, typer.Option(
+        help="Afterwards remove documents whose files under PATH... are gone.")] = False,
     device: Annotated[Optional[str], typer.Option(
         help="Encoder device: auto, cpu, cuda, cuda:N (image encoders).", show_default=False)] = None,
     dtype: Annotated[Optional[str], typer.Option(
@@ -99,14 +104,22 @@ def index(
     encoder_options.update({k: v for k, v in runtime.items() if v is not None})
     retriever = Retriever(collection, data_dir=data_dir, encoder=encoder,
                           encoder_options=encoder_options, indexer=indexer,
-                          ocr="tesseract" if ocr else None, quantization=quantization)
-    with output.progress_reporter() as progress:
-        report = retriever.index(paths, include=include, exclude=exclude, force=force,
-                                 progress=progress)
-    retriever.close()
+                          ocr="tesseract" if ocr else None, quantization=quantization,
+                          indexer_options=_parse_options(indexer_option, "--indexer-option"))
+    try:
+        with output.progress_reporter() as progress:
+            report = retriever.index(paths, include=include, exclude=exclude, force=force,
+                                     sync=sync, progress=progress)
+    except IndexInterrupted as stop:  # typer would turn Ctrl-C into a silent exit 130
+        output.print_index_report(stop.report, collection, json_out)
+        output.print_interrupted(stop.report)
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    finally:
+        retriever.close()
     output.print_index_report(report, collection, json_out)
     if report.failed:
-        raise typer.Exit(ExitCode.PARTIAL if report.indexed or report.unchanged else ExitCode.ERROR)
+        done = report.indexed or report.unchanged or report.moved or report.copied
+        raise typer.Exit(ExitCode.PARTIAL if done else ExitCode.ERROR)
 
 
 @app.command()
@@ -125,6 +138,9 @@ def search(
     rerank: Annotated[Optional[int], typer.Option(
         "--rerank", min=1, help="Quantized collections: pages scored exactly after the "
         "codes' shortlist (default: per format).", show_default=False)] = None,
+    indexer_option: Annotated[list[str], typer.Option(
+        "--indexer-option", "-O", help="Search-time indexer option KEY=VALUE (repeatable), "
+        "e.g. nprobe=16; see `retriever plugins list`.")] = [],
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -133,9 +149,11 @@ def search(
 
     if aggregate not in (None, "mean", "max"):
         raise RetrieverError(f"--aggregate must be mean or max, not {aggregate!r}")
+    search_options = _parse_options(indexer_option, "--indexer-option")
     with Retriever(collection, data_dir=data_dir) as retriever:
         hits = retriever.search(query, k, regions=regions, aggregate=aggregate,  # type: ignore[arg-type]
-                                max_regions=max_regions or None, rerank=rerank)
+                                max_regions=max_regions or None, rerank=rerank,
+                                indexer_options=search_options)
     if crops is not None:
         from retriever.crops import save_region_crops
 
@@ -147,18 +165,19 @@ def search(
 @app.command()
 def doctor(json_out: JsonOpt = False) -> None:
     """Check system dependencies (tesseract, poppler) and Python packages."""
-    from retriever.doctor import run_checks
+    from retriever.doctor import exit_code, run_checks
 
     checks = run_checks()
     output.print_checks(checks, json_out)
     if not all(c.ok for c in checks):
-        raise typer.Exit(ExitCode.MISSING_DEPENDENCY)
+        raise typer.Exit(exit_code(checks))
 
 
 def _add_plugin_commands() -> None:
-    from retriever.plugin_host import get_plugin_manager
+    from retriever.plugin_host import add_commands
 
-    get_plugin_manager().hook.register_commands(cli=app)
+    output.show_library_warnings()
+    add_commands(app)  # one plugin at a time: a broken one is a warning, not an outage
 
 
 def main(argv: list[str] | None = None) -> int:
