@@ -163,6 +163,16 @@ class EncodingEngine:
         self.progress = progress
         self.max_batch_bytes = int(max_batch_bytes)
 
+    def batch_for(self, default: int) -> int:
+        """Items per batch: the asked ``batch_size``, else ``default`` (x4 on a GPU).
+
+        A GPU stays busy only with bigger batches; out-of-memory backoff halves it when
+        that is too much. On the CPU the byte bound still applies on top.
+        """
+        if self.batch_size is not None:
+            return self.batch_size
+        return max(1, int(default)) * (4 if self.device.type == "cuda" else 1)
+
     def __repr__(self) -> str:
         return (f"EncodingEngine(device={self.device}, dtype={self.dtype}, "
                 f"batch_size={self.batch_size})")
@@ -215,7 +225,7 @@ class EncodingEngine:
         if size_of is not None:
             order.sort(key=lambda i: size_of(items[i]), reverse=True)
         results: list[Any] = [None] * n
-        batch_size = max(1, self.batch_size or int(default_batch_size))
+        batch_size = self.batch_for(default_batch_size)
         start = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
             while start < n:

@@ -12,11 +12,9 @@ __all__ = [
     "UsageError",
     "BadInputError",
     "CollectionNotFoundError",
-    "CollectionExistsError",
     "ManifestMismatchError",
     "MissingDependencyError",
     "PluginError",
-    "PartialFailureError",
     "DocumentNotFoundError",
     "IndexInterrupted",
 ]
@@ -61,7 +59,8 @@ class BadInputError(RetrieverError):
     """One input file cannot be used; ``path`` and ``reason`` name it and say why.
 
     ``reason`` is a short machine-friendly word: corrupt, encrypted, empty, too-large,
-    unreadable, unsupported, not-found, not-a-regular-file (a FIFO, socket or device).
+    unreadable, unsupported, not-found, not-a-regular-file (a FIFO, socket or device),
+    no-text (an encoder that reads text found none on any page).
     """
 
     def __init__(self, path: str, reason: str, detail: str = "", hint: str | None = None):
@@ -76,10 +75,6 @@ class CollectionNotFoundError(RetrieverError):
     exit_code = ExitCode.NOT_FOUND
 
 
-class CollectionExistsError(RetrieverError):
-    exit_code = ExitCode.USAGE
-
-
 class ManifestMismatchError(RetrieverError):
     exit_code = ExitCode.MISMATCH
 
@@ -90,12 +85,6 @@ class MissingDependencyError(RetrieverError):
 
 class PluginError(RetrieverError):
     exit_code = ExitCode.PLUGIN
-
-
-class PartialFailureError(RetrieverError):
-    """Raised at the end of a batch in which some files failed and others succeeded."""
-
-    exit_code = ExitCode.PARTIAL
 
 
 class DocumentNotFoundError(RetrieverError):

@@ -7,17 +7,27 @@ pixels: an image encoder, or OCR for a page without text.
 
 from __future__ import annotations
 
-__all__ = ["PAGE_BATCH", "document_records"]
+__all__ = ["PAGE_BATCH", "document_records", "page_batch"]
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from .errors import BadInputError
 from .ingest import open_document
 from .protocols import Encoder, OCREngine
 from .regions import text_layer_regions
 from .types import MultiVector, Page, PageRecord, Region
 
-PAGE_BATCH = 8  # pages encoded together; bounds memory for long PDFs
+#: pages encoded together when an encoder does not say (``Encoder.page_batch``); also
+#: bounds memory for long PDFs
+PAGE_BATCH = 8
+
+
+def page_batch(encoder: Encoder) -> int:
+    """Pages handed to one ``encode_pages`` call: the encoder's batch, so that
+    ``--batch-size`` (or its per-device default) is the batch the model really sees."""
+    asked = getattr(encoder, "page_batch", None)
+    return max(1, int(asked)) if asked else PAGE_BATCH
 
 
 def _pages_with_regions(
@@ -67,13 +77,21 @@ def document_records(
             page.image = None
         batch.clear()
 
+    per_call = page_batch(encoder)
     pages = _pages_with_regions(path, encoder, ocr, max_pixels, doc_id, source or str(path))
     for page in pages:
         batch.append(page)
         if on_page is not None:
             on_page(page)
-        if len(batch) >= PAGE_BATCH:
+        if len(batch) >= per_call:
             flush()
     if batch:
         flush()
+    if getattr(encoder, "needs_regions", False) and not any(r.regions for r in records):
+        # A text encoder gives such a document no vectors at all: say so, instead of
+        # indexing pages that no query can ever find.
+        raise BadInputError(str(path), "no-text",
+                            f"encoder {encoder.name} reads text, and no page has any",
+                            hint="enable OCR (drop --no-ocr), or index it with an image "
+                                 "encoder such as colpali/v1.3")
     return records

@@ -24,11 +24,15 @@ class Encoder(Protocol):
     kind: Literal["multi", "single"]
     #: what the encoder reads from a page; ingest skips work nobody needs
     needs_image: bool
+    #: True for encoders that embed text regions: a document without any text then fails
+    #: with reason "no-text" instead of being indexed with no vectors
     needs_regions: bool
     #: rasterization DPI it wants for PDFs
     dpi: int
     #: optional: how grounding combines the vectors inside a region ("mean" or "max");
     #: the SDK uses "mean" (Snappy's choice for patch grids) when an encoder does not say
+    #: optional: ``page_batch``, pages it wants per ``encode_pages`` call (its batch
+    #: size); the pipeline hands it that many (8 when an encoder does not say)
 
     @property
     def identity(self) -> EncoderIdentity: ...

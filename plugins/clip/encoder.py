@@ -39,6 +39,9 @@ def _transformers() -> Any:
     return transformers
 
 
+_PAGE_BATCH = 8  # pages per forward pass unless --batch-size says (x4 on a GPU)
+
+
 class CLIPEncoder:
     """Single-vector (or, with patches, multi-vector) CLIP/SigLIP encoder."""
 
@@ -153,8 +156,14 @@ class CLIPEncoder:
             out.append(MultiVector(vectors, np.concatenate([_WHOLE, boxes[keep]])))
         return out
 
+    @property
+    def page_batch(self) -> int:
+        """Pages per ``encode_pages`` call: the engine's batch (``--batch-size``)."""
+        return self._engine.batch_for(_PAGE_BATCH)
+
     def encode_pages(self, pages: Sequence[Page]) -> list[MultiVector]:
-        return self._engine.run(list(pages), self._prepare_pages, self._forward_pages)
+        return self._engine.run(list(pages), self._prepare_pages, self._forward_pages,
+                                default_batch_size=_PAGE_BATCH)
 
     # -- queries ----------------------------------------------------------------------
 

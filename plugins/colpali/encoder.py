@@ -167,6 +167,11 @@ class ColVisionEncoder:
         return [MultiVector(vectors[i, layout.keep], layout.boxes)
                 for i, layout in enumerate(batch.meta)]
 
+    @property
+    def page_batch(self) -> int:
+        """Pages per ``encode_pages`` call: the engine's batch (``--batch-size``)."""
+        return self.engine.batch_for(_PAGE_BATCH)
+
     def encode_pages(self, pages: Sequence[Page]) -> list[MultiVector]:
         cost = self._family.page_cost
         return self.engine.run(list(pages), self.prepare_pages, self.forward,

@@ -101,6 +101,9 @@ def _locate_checkpoint(checkpoint: str, tags: Sequence[str] = ()) -> tuple[str |
                      hint=f"pass a .safetensors file or a directory{known}")
 
 
+_PAGE_BATCH = 8  # pages per forward pass unless --batch-size says (x4 on a GPU)
+
+
 class VitaminEncoder:
     """Single-vector (or, with patches, multi-vector) ViTamin encoder."""
 
@@ -217,8 +220,14 @@ class VitaminEncoder:
             out.append(MultiVector(vectors, boxes))
         return out
 
+    @property
+    def page_batch(self) -> int:
+        """Pages per ``encode_pages`` call: the engine's batch (``--batch-size``)."""
+        return self._engine.batch_for(_PAGE_BATCH)
+
     def encode_pages(self, pages: Sequence[Page]) -> list[MultiVector]:
-        return self._engine.run(list(pages), self._prepare_pages, self._forward_pages)
+        return self._engine.run(list(pages), self._prepare_pages, self._forward_pages,
+                                default_batch_size=_PAGE_BATCH)
 
     # -- queries ----------------------------------------------------------------------
 

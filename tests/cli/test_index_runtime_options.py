@@ -43,3 +43,46 @@ def test_runtime_options_reach_the_encoder_but_not_the_manifest(tmp_path, capsys
     code = main(["index", str(SAMPLES / "scanned-letter.png"), "--data-dir", str(home),
                  "--no-ocr", "--force", "--dtype", "int3"])
     assert code == 2 and "unknown dtype" in capsys.readouterr().err
+
+
+def _tiff(path, pages):
+    from PIL import Image
+
+    frames = [Image.new("RGB", (200, 260), (255, 255 - 20 * i, 255)) for i in range(pages)]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    return path
+
+
+def test_batch_size_is_the_batch_the_model_sees_during_index(tmp_path, monkeypatch):
+    """--batch-size above 8 used to be capped by the pipeline's fixed page batch."""
+    from retriever.engine import EncodingEngine
+
+    seen: list[int] = []
+    real_run = EncodingEngine.run
+
+    def recording_run(self, items, *args, **kwargs):
+        if items and hasattr(items[0], "page_number"):  # pages, not query texts
+            seen.append(len(items))
+        return real_run(self, items, *args, **kwargs)
+
+    monkeypatch.setattr(EncodingEngine, "run", recording_run)
+    model = build_tiny_clip(tmp_path / "clip")
+    doc = _tiff(tmp_path / "twelve.tiff", 12)
+    home = tmp_path / "home"
+    base = ["index", str(doc), "--data-dir", str(home), "--no-ocr", "--encoder",
+            "clip/vit-b-16", "-o", f"model={model}", "--device", "cpu"]
+    assert main([*base, "--batch-size", "12"]) == 0
+    assert seen == [12]  # one call with every page, not 8 + 4
+    seen.clear()
+    assert main([*base, "--force"]) == 0
+    assert seen == [8, 4]  # the CPU default
+
+
+def test_page_batch_default_grows_on_a_gpu():
+    from retriever.engine import EncodingEngine
+
+    engine = EncodingEngine(device="cpu")
+    assert engine.batch_for(8) == 8
+    engine.device = type(engine.device)("cuda")  # only the planning is under test
+    assert engine.batch_for(8) == 32
+    assert EncodingEngine(device="cpu", batch_size=20).batch_for(8) == 20
