@@ -13,6 +13,7 @@ torch is imported lazily (inside functions), so importing this module stays chea
 from __future__ import annotations
 
 __all__ = [
+    "ENGINE_OPTIONS",
     "EncodingEngine",
     "PreparedBatch",
     "resolve_device",
@@ -29,12 +30,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import MissingDependencyError, RetrieverError, UsageError
+from .options import Option
 
 if TYPE_CHECKING:
     import torch
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: the options every encoder that runs on this engine declares (``EncoderSpec.options``)
+ENGINE_OPTIONS: tuple[Option, ...] = (
+    Option("device", str, "auto", "auto, cpu, cuda or cuda:N", stage="open"),
+    Option("dtype", str, "auto", "auto, float32, bfloat16 or float16", stage="open"),
+    Option("batch_size", int, None, "pages per model batch (default: adaptive)", minimum=1,
+           stage="open"),
+)
 
 #: On the CPU one batch's prepared tensors stay under this many bytes (about 1 GiB):
 #: beyond that a bigger batch buys no speed, only memory pressure.

@@ -11,6 +11,7 @@ two encoders really produce the same vectors.
 from __future__ import annotations
 
 __all__ = [
+    "TRUST_REMOTE_CODE",
     "HUB_PREFIX",
     "UNKNOWN_REVISION",
     "ModelSource",
@@ -30,7 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .options import TRUE_WORDS
+from .options import TRUE_WORDS, Option
+
+#: the opt-in every plugin that loads transformers weights declares; off unless asked
+TRUST_REMOTE_CODE = Option(
+    "trust_remote_code", bool, False,
+    "let transformers run code shipped with the weights (never stored in the collection)",
+    stage="open")
 
 HUB_PREFIX = "hf:"
 #: the revision recorded when no weight files could be found to fingerprint

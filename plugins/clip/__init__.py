@@ -12,7 +12,9 @@ __all__ = ["OPTIONS", "register_encoders"]
 from functools import partial
 from typing import Any
 
+from retriever.engine import ENGINE_OPTIONS
 from retriever.hookspecs import hookimpl
+from retriever.model_source import TRUST_REMOTE_CODE
 from retriever.options import Option
 from retriever.specs import EncoderSpec
 
@@ -24,12 +26,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", str, None, "weights: a local directory, hf:ORG/NAME, or a name or hub id "
            "of this plugin's table (default: this name's checkpoint)"),
     Option("patches", bool, False, "also one boxed vector per ViT patch (multi-vector)"),
-    Option("device", str, "auto", "auto, cpu, cuda or cuda:N", stage="open"),
-    Option("dtype", str, "auto", "auto, float32, bfloat16 or float16", stage="open"),
-    Option("batch_size", int, None, "pages per model batch (default: adaptive)", minimum=1,
-           stage="open"),
-    Option("trust_remote_code", bool, False, "let transformers run code shipped with the "
-           "weights (never stored in the collection)", stage="open"),
+    *ENGINE_OPTIONS,
+    TRUST_REMOTE_CODE,
 )
 
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
+from retriever.engine import ENGINE_OPTIONS
 from retriever.hookspecs import hookimpl
+from retriever.model_source import TRUST_REMOTE_CODE
 from retriever.options import Option
 from retriever.specs import EncoderSpec
 
@@ -51,12 +53,8 @@ MODELS: dict[str, ModelEntry] = {
 OPTIONS: tuple[Option, ...] = (
     Option("model", str, None, "weights: a local directory, hf:ORG/NAME, or a name or hub id "
            "of this plugin's table (default: this name's checkpoint)"),
-    Option("device", str, "auto", "auto, cpu, cuda or cuda:N", stage="open"),
-    Option("dtype", str, "auto", "auto, float32, bfloat16 or float16", stage="open"),
-    Option("batch_size", int, None, "pages per model batch (default: adaptive)", minimum=1,
-           stage="open"),
-    Option("trust_remote_code", bool, False, "let transformers run code shipped with the "
-           "weights (never stored in the collection)", stage="open"),
+    *ENGINE_OPTIONS,
+    TRUST_REMOTE_CODE,
 )
 
 

@@ -11,6 +11,7 @@ __all__ = ["CATALOG", "OPTIONS", "register_encoders"]
 from functools import partial
 from typing import Any
 
+from retriever.engine import ENGINE_OPTIONS
 from retriever.hookspecs import hookimpl
 from retriever.options import Option
 from retriever.specs import EncoderSpec
@@ -40,10 +41,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("checkpoint", str, None, "weights: a .safetensors file, a directory holding one, "
            "or an open_clip pretrained tag of the model (needs a hub)"),
     Option("patches", bool, False, "also one boxed vector per ViT token (multi-vector)"),
-    Option("device", str, "auto", "auto, cpu, cuda or cuda:N", stage="open"),
-    Option("dtype", str, "auto", "auto, float32, bfloat16 or float16", stage="open"),
-    Option("batch_size", int, None, "pages per model batch (default: adaptive)", minimum=1,
-           stage="open"),
+    *ENGINE_OPTIONS,
 )
 
 
