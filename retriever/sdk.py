@@ -1,7 +1,7 @@
 """The Python SDK: ``Retriever`` indexes files into a collection and searches it.
 
-The CLI, the server and the RAG adapters are thin layers over this class; they format what
-it returns and add nothing to it.
+The CLI (``retriever index``, ``search``, ``delete``, ``eval``) is a thin layer over this
+class: it formats what the class returns and adds nothing to it.
 """
 
 from __future__ import annotations
