@@ -5,6 +5,7 @@
     python benchmarks/quality.py --split dev        # tuning: hand-written dev questions only
     python benchmarks/quality.py -s max_regions=0   # search options passed to Retriever.search
     python benchmarks/quality.py --regenerate       # rewrite eval_sets/generated.jsonl
+    python benchmarks/quality.py --data-dir DIR     # keep the index in DIR; reruns reuse it
 
 The corpus (``quality_setup.py``, run first when needed; needs root for apt-get or the
 packages installed) is page ranges of five Debian manuals (bash, the Debian developer's
@@ -49,6 +50,9 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("-s", "--search-option", action="append", default=[],
                     help="Retriever.search KEY=VALUE (default max_regions=5)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="keep the collection here and reuse it (unchanged files are not "
+                         "re-indexed); one directory per scope and encoder")
     ap.add_argument("--details", type=Path, default=None, help="per-query outcomes (JSONL)")
     ap.add_argument("--json", action="store_true", help="one JSON object per row")
     return ap.parse_args()
@@ -159,7 +163,8 @@ def main(args: argparse.Namespace) -> None:
     config = EvalConfig(
         paths=[corpus], queries=queries, generate=False, as_images=args.as_images,
         systems=systems, encoder=args.encoder, encoder_options=_pairs(args.option),
-        search_options={**DEFAULT_SEARCH_OPTIONS, **_pairs(args.search_option)})
+        search_options={**DEFAULT_SEARCH_OPTIONS, **_pairs(args.search_option)},
+        data_dir=args.data_dir)
     result = evaluate(config, log=_log)
     medium_rows = _by_medium(result.outcomes, config.k, systems)
     if args.details:

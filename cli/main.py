@@ -129,7 +129,25 @@ def search(
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="Pages to return.")] = 5,
     regions: Annotated[bool, typer.Option("--regions/--no-regions", help="Ground hits to regions.")] = True,
     max_regions: Annotated[int, typer.Option(
-        min=0, help="Regions per hit at most (0: every region at or above the median).")] = 5,
+        min=0, help="Regions per hit at most (0: no cap).")] = 5,
+    region_level: Annotated[Optional[str], typer.Option(
+        "--region-level", help="Unit returned: paragraph (default), line, word, or block "
+        "(consecutive paragraphs of a column).", show_default=False)] = None,
+    select: Annotated[Optional[str], typer.Option(
+        "--select", help="Which regions: margin (default: within --margin of the best), "
+        "gap (down to the largest score drop), percentile, top_k.", show_default=False)] = None,
+    margin: Annotated[Optional[float], typer.Option(
+        min=0, help="--select margin: in units of (best - median) score (default 0.7).",
+        show_default=False)] = None,
+    percentile: Annotated[Optional[float], typer.Option(
+        min=0, max=100, help="--select percentile: keep regions at or above it (50: median).",
+        show_default=False)] = None,
+    min_overlap: Annotated[Optional[float], typer.Option(
+        "--min-overlap", min=0, max=1, help="Least share of a vector's box inside a region "
+        "for it to count there (default 0: any overlap).", show_default=False)] = None,
+    merge: Annotated[Optional[bool], typer.Option(
+        "--merge/--no-merge", help="Return adjacent kept regions as one (default: no merge).",
+        show_default=False)] = None,
     aggregate: Annotated[Optional[str], typer.Option(
         help="Region score: mean or max of its vectors (default: the encoder's choice).",
         show_default=False)] = None,
@@ -141,6 +159,9 @@ def search(
     indexer_option: Annotated[list[str], typer.Option(
         "--indexer-option", "-O", help="Search-time indexer option KEY=VALUE (repeatable), "
         "e.g. nprobe=16; see `retriever plugins list`.")] = [],
+    mode: Annotated[str, typer.Option(
+        "--mode", help="hybrid (vectors and full-text fused), vector, or lexical (full-text "
+        "only: no model is loaded).")] = "hybrid",
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -150,10 +171,14 @@ def search(
     if aggregate not in (None, "mean", "max"):
         raise RetrieverError(f"--aggregate must be mean or max, not {aggregate!r}")
     search_options = _parse_options(indexer_option, "--indexer-option")
+    # unset flags stay None and keep the SDK's measured defaults
+    grounding = {"level": region_level, "select": select, "margin": margin,
+                 "percentile": percentile, "min_overlap": min_overlap, "merge": merge}
     with Retriever(collection, data_dir=data_dir) as retriever:
         hits = retriever.search(query, k, regions=regions, aggregate=aggregate,  # type: ignore[arg-type]
-                                max_regions=max_regions or None, rerank=rerank,
-                                indexer_options=search_options)
+                                max_regions=max_regions, rerank=rerank,
+                                indexer_options=search_options, mode=mode,  # type: ignore[arg-type]
+                                grounding={k: v for k, v in grounding.items() if v is not None})
     if crops is not None:
         from retriever.crops import save_region_crops
 

@@ -35,6 +35,7 @@ from retriever.records import (
     with_paths,
 )
 from retriever.protocols import ScoredPage
+from retriever.regions.columns import LazyRegions
 from retriever.specs import IndexerSpec
 from retriever.types import MultiVector, PageRecord
 
@@ -59,7 +60,8 @@ def _copy_record(record: PageRecord) -> PageRecord:
     # copy the arrays so a caller reusing its buffers cannot change what is stored
     emb = MultiVector(record.embedding.vectors.copy(), record.embedding.boxes.copy(),
                       check_norm=False)
-    return replace(record, embedding=emb, regions=list(record.regions),
+    # regions are immutable once wrapped, so copies share them (flattened once, at add)
+    return replace(record, embedding=emb, regions=LazyRegions.of(record.regions),
                    paths=record_paths(record))
 
 

@@ -50,6 +50,10 @@ class Option:
 
     ``default`` documents what the component does when the option is not given (``None``:
     "unset", which is then also accepted as a value). ``minimum`` bounds numbers.
+    ``legacy`` (build options only): the value collections whose manifest does not record
+    the option were built with, because they predate it or its default changed; they are
+    reopened with it (``ComponentSpec.reopen_options``). A component whose option has one
+    records the option in its identity whenever its value differs from ``legacy``.
     """
 
     name: str
@@ -59,6 +63,7 @@ class Option:
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     stage: OptionStage = "build"
+    legacy: Any = None
 
     def __post_init__(self) -> None:
         # declarations are code, not user input; a bad one is a plugin bug, said early
@@ -111,6 +116,8 @@ class Option:
             row["choices"] = list(self.choices)
         if self.minimum is not None:
             row["minimum"] = self.minimum
+        if self.legacy is not None:
+            row["legacy"] = self.legacy
         return row
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["Encoder", "Indexer", "OCREngine", "Compressor", "ScoredPage"]
+__all__ = ["Encoder", "Indexer", "LexicalIndexer", "OCREngine", "Compressor", "ScoredPage",
+           "RegionScore"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from .manifest import EncoderIdentity, Manifest
+    from .search.lexical import QueryTerms
     from .types import MultiVector, Page, PageRecord, Region
 
 
@@ -47,6 +49,15 @@ class ScoredPage:
     """A page key (``doc_id:page``) with its retrieval score."""
 
     key: str
+    score: float
+
+
+@dataclass(frozen=True)
+class RegionScore:
+    """One region's lexical (BM25) score: page key, index into ``record.regions``."""
+
+    key: str
+    region: int
     score: float
 
 
@@ -93,6 +104,24 @@ class Indexer(Protocol):
         """Number of stored pages."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class LexicalIndexer(Protocol):
+    """Optional: an indexer that also keeps a full-text index over its pages' region text.
+
+    Each top-level region of a page is one document of the index (BM25 over regions
+    ranks pages better than BM25 over whole pages: ``retriever.search.fusion``). Queries
+    come analyzed (``retriever.search.lexical.analyze``) and the index holds terms made by
+    the same analyzer (``region_terms``), so every backend agrees on what matches. Without
+    these methods hybrid search falls back to vectors alone.
+    """
+
+    def lexical_search(self, queries: Sequence[QueryTerms], k: int) -> list[list[RegionScore]]:
+        """Per query, the top ``k`` regions by BM25 over region text, best first."""
+
+    def page_terms(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        """``key -> per top-level region, its terms joined by spaces`` for these pages."""
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_BLOCK_ELEMENTS",
     "maxsim_scores",
     "maxsim_scores_many",
+    "rank_pages",
     "top_k",
     "vector_relevance",
 ]
@@ -33,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import RetrieverError
+from .protocols import ScoredPage
 from .ragged import check_offsets
 
 #: similarities held per block (block rows x query rows). 2**18 float32 = 1 MiB keeps the
@@ -238,3 +240,17 @@ def vector_relevance(queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     if v.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
     return (v @ q.T).max(axis=1)  # (n, q) -> (n,)
+
+
+def rank_pages(scores: np.ndarray, keys: np.ndarray, k: int) -> list[ScoredPage]:
+    """Top ``k`` pages of one score row, best first; equal scores in key order.
+
+    Every page tied with the k-th score competes, so the result never depends on where a
+    page happens to sit in storage (compaction, merges and rewrites move pages).
+    """
+    idx, best = top_k(scores, k)  # (<=k,)
+    if idx.size == 0:
+        return []
+    tied = np.flatnonzero(scores >= best[-1])
+    order = sorted(tied.tolist(), key=lambda i: (-float(scores[i]), keys[i]))[:k]
+    return [ScoredPage(str(keys[i]), float(scores[i])) for i in order]

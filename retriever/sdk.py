@@ -22,7 +22,7 @@ from .errors import (
     UsageError,
 )
 from .filenames import existing_first
-from .grounding import Aggregate, ground
+from .grounding import Aggregate, GroundingOptions, ground, resolve_options
 from .indexing import (
     DeleteReport,
     IndexReport,
@@ -37,6 +37,8 @@ from .manifest import Manifest
 from .plugin_host import get_registry
 from .protocols import Encoder, Indexer, OCREngine
 from .quantization import check_quantization
+from .search.hybrid import Mode, check_mode, grounding_for
+from .search.hybrid import rank as rank_pages
 from .types import Hit
 
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -169,9 +171,11 @@ class Retriever:
                 stored = self._open_indexer(None).manifest.encoder
                 name = self._encoder_name or stored.name
                 # Options given now (device, batch size) add to the stored ones; any that
-                # change the vectors are caught by check_compatible below.
+                # change the vectors are caught by check_compatible below. A build option
+                # the manifest predates takes the value it was built with (its legacy).
                 options = self._encoder_options if self._encoder_name else {
-                    **stored.options, **self._encoder_options}
+                    **registry.get("encoder", name).reopen_options(stored.options),
+                    **self._encoder_options}
                 encoder = registry.create("encoder", name, **options)
                 self._indexer.manifest.check_compatible(encoder.identity, self.collection)
             else:
@@ -258,10 +262,13 @@ class Retriever:
         max_regions: int | None = None,
         rerank: int | None = None,
         indexer_options: dict[str, Any] | None = None,
+        grounding: GroundingOptions | dict[str, Any] | None = None,
+        mode: Mode = "hybrid",
     ) -> list[Hit]:
         return self.search_many([query], k, regions=regions, aggregate=aggregate,
                                 max_regions=max_regions, rerank=rerank,
-                                indexer_options=indexer_options)[0]
+                                indexer_options=indexer_options, grounding=grounding,
+                                mode=mode)[0]
 
     def search_many(
         self,
@@ -273,17 +280,29 @@ class Retriever:
         max_regions: int | None = None,
         rerank: int | None = None,
         indexer_options: dict[str, Any] | None = None,
+        grounding: GroundingOptions | dict[str, Any] | None = None,
+        mode: Mode = "hybrid",
     ) -> list[list[Hit]]:
         """Top ``k`` pages per query, each with the regions on it that answer.
 
-        ``aggregate`` (mean or max of the vectors in a region) defaults to the encoder's
-        ``region_aggregate``, else "mean". ``rerank``: pages a quantized collection scores
-        exactly after the codes' shortlist (default: the backend's, per format); the same
+        ``mode``: "hybrid" (vectors and the full-text index fused, ``retriever.search``),
+        "vector" or "lexical" (BM25 over region text; no model is loaded). Hybrid and
+        lexical scores rank pages; they are not similarities.
+
+        ``grounding`` (``GroundingOptions`` or a dict of its fields) chooses the regions:
+        level, selection, overlap, cap (default 5 per hit); ``aggregate`` and
+        ``max_regions`` (0: no cap) override its fields of that name. ``aggregate`` (mean
+        or max of the vectors in a region) defaults to the encoder's ``region_aggregate``,
+        else "mean". ``rerank``: pages a quantized collection scores exactly after the codes' shortlist (default: the backend's, per format); the same
         as ``indexer_options={"rerank": N}``, which takes any of the backend's search-time
         options (FAISS nprobe, candidates; see ``retriever plugins list``).
         """
         if k < 1:
             raise RetrieverError(f"k must be at least 1, got {k}")
+        mode = check_mode(mode)
+        # checked before any work: a bad option is a usage error, not a late failure
+        ground_options = resolve_options(grounding, aggregate=aggregate,
+                                         max_regions=max_regions)
         if any(not isinstance(q, str) or not q.strip() for q in queries):
             # an empty query still embeds to a vector: it would return arbitrary pages
             raise UsageError("empty query: say what to look for",
@@ -297,17 +316,18 @@ class Retriever:
         if missing:  # an indexer whose spec declares no options: its signature decides
             raise UsageError(f"the {indexer.manifest.indexer} backend does not take "
                              f"{', '.join(missing)}")
-        encoder = self.encoder
-        aggregate = aggregate or getattr(encoder, "region_aggregate", "mean")
-        query_vectors = encoder.encode_queries(list(queries))
+        if mode != "lexical":  # lexical mode needs no encoder (and loads no model)
+            ground_options = ground_options.with_(aggregate=ground_options.aggregate or getattr(
+                self.encoder, "region_aggregate", "mean"))
+        ground_options = grounding_for(ground_options, mode)
         results: list[list[Hit]] = []
-        found = indexer.search(query_vectors, k, **options)
-        for qv, scored in zip(query_vectors, found):
+        for ranking in rank_pages(indexer, lambda: self.encoder, queries, k, mode, options):
+            qv, scored = ranking.query_vector, ranking.pages
             records = indexer.get([s.key for s in scored])
             hits = []
             for rank, (s, record) in enumerate(zip(scored, records), start=1):
-                found = ground(qv, record.embedding, record.regions, aggregate=aggregate,
-                               max_regions=max_regions) if regions else []
+                found = ground(qv, record.embedding, record.regions, ground_options,
+                               lexical=s.lexical) if regions else []
                 paths = list(record.paths or (record.source,))
                 hits.append(Hit(rank=rank, score=s.score, doc_id=record.doc_id,
                                 # a copy that still exists, if the first path is gone

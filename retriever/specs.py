@@ -65,6 +65,13 @@ class ComponentSpec:
                  if (option := self.option(k)) is not None and option.stage == "build"}
         return build, {k: v for k, v in parsed.items() if k not in build}
 
+    def reopen_options(self, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """The options a manifest recorded, plus the ``legacy`` value of every build option
+        it does not record (it was written before the option existed or changed default)."""
+        legacy = {o.name: o.legacy for o in self.options or ()
+                  if o.legacy is not None and o.stage == "build"}
+        return {**legacy, **stored}
+
     def option_defaults(self) -> dict[str, Any]:
         return {option.name: option.default for option in self.options or ()}
 

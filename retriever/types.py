@@ -21,6 +21,7 @@ __all__ = [
     "WHOLE_PAGE",
 ]
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -192,7 +193,9 @@ class PageRecord:
     width: int
     height: int
     embedding: MultiVector
-    regions: list[Region] = field(default_factory=list)
+    #: top-level regions, reading order; indexers hand out a lazily parsed sequence
+    #: (``retriever.regions.columns.LazyRegions``), so treat it as read-only
+    regions: Sequence[Region] = field(default_factory=list)
     has_text_layer: bool = False
     #: every path the document is recorded at (moved or copied files), ``source`` first;
     #: empty means ``(source,)``. Indexers fill it on read.

@@ -1,7 +1,8 @@
 """Fixtures shared by every test package.
 
-Each test gets its own data directory, and third-party plugins installed on the machine
-are not loaded (``RETRIEVER_LOAD_PLUGINS`` empty), so tests see only the built-ins.
+Each test gets its own data directory (the session shares one cache directory), and
+third-party plugins installed on the machine are not loaded (``RETRIEVER_LOAD_PLUGINS``
+empty), so tests see only the built-ins.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: 
     home = tmp_path_factory.mktemp("retriever-home")
     monkeypatch.setenv("RETRIEVER_HOME", str(home))
     monkeypatch.setenv("RETRIEVER_LOAD_PLUGINS", "")
+    # one cache (the text encoder's ONNX export) for the whole session: made once, not
+    # per test, and never in the user's own cache directory
+    monkeypatch.setenv("RETRIEVER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("OMP_THREAD_LIMIT", "1")
     plugin_host.reset()
     yield home

@@ -42,6 +42,7 @@ from retriever.types import MultiVector, PageRecord
 
 from . import STORAGE_DTYPES, codes, files, search, store
 from .ann import MULTI_NPROBE, TokenIndex, auto_type
+from .lexical import SegmentTerms
 from .records import merge_segments, validate_records, write_records
 from .state import LiveView
 from .store import Generation, Segment
@@ -112,6 +113,7 @@ class FaissIndexer:
         self._unsaved = 0  # pages changed in the in-memory index since its file
         self._rebuilt = False
         self._closed = False
+        self._lexical = SegmentTerms()  # BM25 from the stored region text (lexical.py)
 
     # -- state --------------------------------------------------------------------------
 
@@ -344,6 +346,17 @@ class FaissIndexer:
         if missing:
             raise missing_pages_error(self.name, missing)
         return [view.record(view.by_key[k]) for k in keys]
+
+    def lexical_search(self, queries: Sequence[Any], k: int) -> list[list[Any]]:
+        """The top ``k`` regions by BM25 per analyzed query (``LexicalIndexer``; lexical.py)."""
+        with self._lock:
+            view = self._fresh()
+        return self._lexical.search(view, list(queries), k)
+
+    def page_terms(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        with self._lock:
+            view = self._fresh()
+        return self._lexical.page_terms(view, list(keys))
 
     def documents(self) -> dict[str, str]:
         with self._lock:

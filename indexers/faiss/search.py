@@ -12,29 +12,17 @@ always exact; only which pages reach stage 2 is approximate.
 from __future__ import annotations
 
 __all__ = [
-    "rank", "empty_query_scores", "exact_search", "candidate_positions", "rerank", "two_stage",
+    "empty_query_scores", "exact_search", "candidate_positions", "rerank", "two_stage",
 ]
 
 import numpy as np
 
 from retriever.protocols import ScoredPage
-from retriever.scoring import maxsim_scores, maxsim_scores_many, top_k
+from retriever.scoring import maxsim_scores, maxsim_scores_many, rank_pages
 from retriever.types import MultiVector
 
 from .ann import TokenIndex
 from .state import LiveView
-
-
-def rank(scores: np.ndarray, keys: np.ndarray, k: int) -> list[ScoredPage]:
-    """Top ``k`` of ``scores`` best first; equal scores in key order (not storage order)."""
-    idx, best = top_k(scores, k)  # (<=k,)
-    if idx.size == 0:
-        return []
-    # every page tied with the k-th score competes, so the result never depends on where a
-    # page sits in storage (merges and rewrites move pages)
-    tied = np.flatnonzero(scores >= best[-1])
-    order = sorted(tied.tolist(), key=lambda i: (-float(scores[i]), keys[i]))[:k]
-    return [ScoredPage(str(keys[i]), float(scores[i])) for i in order]
 
 
 def empty_query_scores(view: LiveView) -> np.ndarray:
@@ -48,7 +36,7 @@ def exact_search(view: LiveView, queries: list[MultiVector], k: int,
     vectors, offsets = view.exact_matrix()  # (N, d), (P+1,)
     scores = maxsim_scores_many(  # (n_queries, P)
         [q.vectors for q in queries], vectors, offsets, threads=threads)
-    return [rank(row, view.keys, k) for row in scores]
+    return [rank_pages(row, view.keys, k) for row in scores]
 
 
 def candidate_positions(index: TokenIndex, view: LiveView, query: np.ndarray, *,
@@ -83,7 +71,7 @@ def rerank(view: LiveView, query: MultiVector, positions: np.ndarray, k: int,
     positions = np.sort(positions)
     vectors, offsets = view.gather(positions)  # (N_c, d), (C+1,)
     scores = maxsim_scores(query.vectors, vectors, offsets, threads=threads)  # (C,)
-    return rank(scores, view.keys[positions], k)
+    return rank_pages(scores, view.keys[positions], k)
 
 
 def two_stage(index: TokenIndex, view: LiveView, query: MultiVector, k: int, *, budget: int,
@@ -91,7 +79,7 @@ def two_stage(index: TokenIndex, view: LiveView, query: MultiVector, k: int, *, 
               threads: int | None = None) -> list[ScoredPage]:
     """Stage 1 candidates from ``index``, stage 2 exact MaxSim over them -> top ``k``."""
     if query.n == 0:
-        return rank(empty_query_scores(view), view.keys, k)
+        return rank_pages(empty_query_scores(view), view.keys, k)
     positions = candidate_positions(index, view, query.vectors, token_k=token_k,
                                     budget=budget, nprobe=nprobe, ef_search=ef_search)
     return rerank(view, query, positions, k, threads)

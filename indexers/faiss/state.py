@@ -121,7 +121,7 @@ class LiveView:
         return PageRecord(
             doc_id=meta["doc_id"], source=meta["source"], page_number=int(meta["page_number"]),
             width=int(meta["width"]), height=int(meta["height"]), embedding=emb,
-            regions=list(s.regions[r]), has_text_layer=bool(meta["has_text_layer"]),
+            regions=s.regions[r], has_text_layer=bool(meta["has_text_layer"]),
             paths=_paths(meta))
 
     def doc_ids(self) -> list[str]:

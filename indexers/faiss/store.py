@@ -50,6 +50,7 @@ import numpy as np
 
 from retriever.errors import RetrieverError
 from retriever.manifest import Manifest
+from retriever.regions.columns import LazyRegions, regions_object
 from retriever.types import Region
 
 from . import files
@@ -112,7 +113,8 @@ class Segment:
     vectors: np.ndarray  # (N, dim) float16 or float32
     boxes: np.ndarray  # (N, 4) float32
     offsets: np.ndarray  # (P+1,) int64
-    regions: list[list[Region]] = field(default_factory=list)
+    # per page, parsed on first use (a segment of old tree-form lines reads the same)
+    regions: list[Sequence[Region]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.page_ids.size)
@@ -161,7 +163,7 @@ def load_segment(path: Path, name: str) -> Segment:
     if len(metas) + 1 != offsets.size or int(offsets[-1]) != vectors.shape[0]:
         raise RetrieverError(f"segment {name} in {path} is inconsistent",
                              hint="restore the collection from a backup or re-index")
-    regions = [[Region.from_dict(r) for r in m.pop("regions")] for m in metas]
+    regions: list[Sequence[Region]] = [LazyRegions(m.pop("regions")) for m in metas]
     page_ids = np.array([m["page_id"] for m in metas], dtype=np.int64)
     return Segment(name, page_ids, metas, vectors, boxes, offsets, regions)
 
@@ -200,7 +202,7 @@ def write_segment(
     """Write one segment's four files; the caller commits them by naming the segment."""
     lines = []
     for pid, meta, regs in zip(page_ids.tolist(), metas, regions):
-        entry = {**meta, "page_id": int(pid), "regions": [r.to_dict() for r in regs]}
+        entry = {**meta, "page_id": int(pid), "regions": regions_object(regs)}
         lines.append(json.dumps(entry, sort_keys=True))
     files.write_npy(path / f"{name}.vectors.npy", vectors)
     files.write_npy(path / f"{name}.boxes.npy", boxes.astype(np.float32, copy=False))
@@ -208,7 +210,7 @@ def write_segment(
     files.write_bytes(path / f"{name}.pages.jsonl", ("\n".join(lines) + "\n").encode())
     metas = [{**m, "page_id": int(p)} for m, p in zip(metas, page_ids.tolist())]
     return Segment(name, page_ids.astype(np.int64), list(metas), vectors, boxes, offsets,
-                   [list(r) for r in regions])
+                   [LazyRegions.of(r) for r in regions])
 
 
 def merge_plan(segments: Sequence[Segment], deleted: frozenset[int]) -> list[str]:

@@ -2,9 +2,13 @@
 
 One row per page. Vectors are ``list<fixed_size_list<float16|float32, d>>`` (LanceDB's
 multivector column type, so its own MaxSim search works on the same table), boxes are
-``list<fixed_size_list<float32, 4>>`` with one box per vector, regions are the JSON of
-``[Region.to_dict()]``. The manifest rides in the schema metadata, so the table says how it
-was built and reopens without the caller retyping it.
+``list<fixed_size_list<float32, 4>>`` with one box per vector, regions are JSON text in
+the flat form of ``retriever.regions.columns`` (tables written before it hold the JSON of
+``[Region.to_dict()]``; both are read). Records read back carry ``LazyRegions``: nothing
+is parsed until grounding or the caller reads them. ``terms`` holds, per top-level region,
+its analyzed terms for the full-text index (``fulltext.py``; tables made before it get it
+on first lexical search). The manifest rides in the schema metadata, so the table says how
+it was built and reopens without the caller retyping it.
 
 File names: ``paths`` (``list<binary>``) holds every path the page's document is recorded
 at, the source first, as the file system's bytes (``os.fsencode``), so a name that is not
@@ -31,7 +35,6 @@ __all__ = [
     "paths_of_rows",
 ]
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 
@@ -42,7 +45,10 @@ from retriever.errors import RetrieverError
 from retriever.filenames import printable
 from retriever.manifest import Manifest
 from retriever.records import record_paths
-from retriever.types import MultiVector, PageRecord, Region
+from retriever.regions.columns import LazyRegions, regions_json
+from retriever.types import MultiVector, PageRecord
+
+from . import fulltext
 
 MANIFEST_KEY = b"retriever.manifest"
 #: storage dtype name -> (arrow type, numpy dtype)
@@ -74,8 +80,9 @@ def build_schema(manifest: Manifest, dtype: str) -> pa.Schema:
             pa.field("n_vectors", pa.int32(), nullable=False),
             pa.field("vectors", pa.list_(pa.list_(value_type, dim)), nullable=False),
             pa.field("boxes", pa.list_(pa.list_(pa.float32(), 4)), nullable=False),
-            pa.field("regions", pa.string(), nullable=False),  # JSON [Region.to_dict()]
+            pa.field("regions", pa.string(), nullable=False),  # JSON, regions.columns form
             pa.field("paths", pa.list_(pa.binary()), nullable=False),  # os.fsencode, source 1st
+            fulltext.terms_field(),  # per region its analyzed terms (lexical search)
             *code_fields(manifest.quantization, dim),  # quantized collections only
         ],
         metadata={MANIFEST_KEY: manifest.to_json().encode()},
@@ -151,7 +158,7 @@ def records_to_batch(records: Sequence[PageRecord], schema: pa.Schema) -> pa.Rec
         pa.array(lengths, pa.int32()),
         _nested(vectors, lengths, vec_field.value_type, dim),
         _nested(boxes, lengths, pa.float32(), 4),
-        pa.array([json.dumps([g.to_dict() for g in r.regions]) for r in records], pa.string()),
+        pa.array([regions_json(r.regions) for r in records], pa.string()),
     ]
     if has_paths(schema):
         columns.append(paths_column(row_paths))
@@ -159,6 +166,7 @@ def records_to_batch(records: Sequence[PageRecord], schema: pa.Schema) -> pa.Rec
 
     # codes of the vectors as stored (after the float16 cast), so both stages agree
     columns += code_columns(schema, vectors.astype(np.float32), lengths)
+    columns = fulltext.with_terms(schema, columns, records)  # tables older than it: none
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
@@ -200,7 +208,7 @@ def table_to_records(table: pa.Table) -> list[PageRecord]:
             width=int(cols["width"][i]),
             height=int(cols["height"][i]),
             embedding=emb,
-            regions=[Region.from_dict(d) for d in json.loads(cols["regions"][i])],
+            regions=LazyRegions(cols["regions"][i]),  # parsed on first use
             has_text_layer=bool(cols["has_text_layer"][i]),
             paths=row_paths[i],
         ))

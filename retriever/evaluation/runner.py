@@ -146,9 +146,14 @@ def _catalog(retriever: Any, files: Sequence[Path], origins: dict[Path, tuple[Pa
 
 def _ours(retriever: Any, texts: Sequence[str], k: int, options: dict[str, Any],
           log: Log) -> list[list[RankedPage]]:
-    options = dict(options)
-    if options.get("max_regions") == 0:
-        options["max_regions"] = None  # as in the CLI: 0 means every region kept
+    from ..grounding import GroundingOptions
+
+    options = dict(options)  # max_regions=0 means every region kept, as in the CLI
+    # grounding fields given flat (-s level=line) travel as grounding={...}
+    fields = set(GroundingOptions.__dataclass_fields__) - {"aggregate", "max_regions"}
+    flat = {key: options.pop(key) for key in list(options) if key in fields}
+    if flat:
+        options["grounding"] = {**options.get("grounding", {}), **flat}
     out: list[list[RankedPage]] = []
     for start in range(0, len(texts), _SEARCH_BATCH):
         hits = retriever.search_many(list(texts[start:start + _SEARCH_BATCH]), k, **options)

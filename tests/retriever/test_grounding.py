@@ -55,7 +55,7 @@ def _page_with_three_paragraphs():
 def test_ground_returns_the_matching_paragraph_first_and_keeps_at_least_median():
     regions, page = _page_with_three_paragraphs()
     query = MultiVector(_unit(0.1, 1, 0)[None, :], np.array([[0, 0, 1, 1]], np.float32))
-    hits = ground(query, page, regions)
+    hits = ground(query, page, regions, select="percentile")
     assert hits[0].text == "paragraph 1"
     assert hits[0].bbox == regions[1].bbox
     scores = [h.score for h in hits]
@@ -67,7 +67,7 @@ def test_ground_returns_the_matching_paragraph_first_and_keeps_at_least_median()
 def test_ground_multi_vector_query_takes_best_query_vector_per_patch():
     regions, page = _page_with_three_paragraphs()
     query = MultiVector(np.stack([_unit(0, 0, 1), _unit(1, 0, 0)]), np.zeros((2, 4), np.float32))
-    hits = ground(query, page, regions, percentile=0)
+    hits = ground(query, page, regions, select="percentile", percentile=0)
     by_text = {h.text: h.score for h in hits}
     assert by_text["paragraph 0"] == pytest.approx(1.0)
     assert by_text["paragraph 2"] == pytest.approx(1.0)
@@ -89,5 +89,5 @@ def test_regions_tied_at_the_bottom_are_not_returned():
     boxes = np.asarray([r.bbox for r in regions], np.float32)
     page = MultiVector(vectors, boxes)
     query = MultiVector(np.eye(5, dtype=np.float32)[:1], np.zeros((1, 4), np.float32))
-    hits = ground(query, page, regions)
+    hits = ground(query, page, regions, select="percentile")
     assert [h.text for h in hits] == ["r0"]  # the four zero-score regions are dropped
