@@ -31,6 +31,7 @@ __all__ = [
 import contextlib
 import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -232,6 +233,20 @@ def _empty_pages(offsets: np.ndarray, pages: np.ndarray | None) -> np.ndarray:
     return lengths == 0
 
 
+#: below this many multiply-adds a search that has not imported torch yet stays on numpy:
+#: importing torch (about 2 s) would cost more than the faster kernel saves, which is what
+#: a cold `retriever search` over a text collection would otherwise pay
+_TORCH_IMPORT_WORTH = 2e9
+
+
+def _small_for_torch(queries: Sequence[np.ndarray], vectors: np.ndarray) -> bool:
+    if "torch" in sys.modules:
+        return False
+    rows, dim = (np.shape(vectors) + (0, 0))[:2]
+    work = sum(int(np.shape(q)[0]) for q in queries) * int(rows) * int(dim)
+    return work < _TORCH_IMPORT_WORTH
+
+
 def exact_maxsim_many(
     queries: Sequence[np.ndarray],
     vectors: np.ndarray,
@@ -245,6 +260,8 @@ def exact_maxsim_many(
 
     Same contract as ``maxsim_many_torch``; ``backend`` forces one ("torch", "numpy").
     """
+    if backend == "auto" and _small_for_torch(queries, vectors):
+        backend = "numpy"
     if resolve_backend(backend) == "torch":
         return maxsim_many_torch(queries, vectors, offsets, pages=pages, threads=threads)
     from .scoring import maxsim_scores_many

@@ -242,6 +242,9 @@ class OnnxSentenceModel:
                                          hint="pip install onnxruntime tokenizers") from exc
         options = ort.SessionOptions()
         options.intra_op_num_threads = _threads()
+        # Idle threads would otherwise spin after each query and steal the cores that the
+        # page kernel and grounding need next (measured: 45-62 -> 23-32 ms CPU per search).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # warnings about unused initializers are noise here
         self._session = ort.InferenceSession(str(model_path), options,
                                              providers=["CPUExecutionProvider"])

@@ -102,3 +102,17 @@ def test_importing_the_kernels_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_small_searches_do_not_import_torch_for_the_kernel(monkeypatch):
+    """A cold text-collection search stays on numpy rather than pay torch's import."""
+    import sys
+
+    from retriever import scoring_torch
+
+    small_q, small_v = [np.ones((1, 384), np.float32)], np.ones((40_000, 384), np.float32)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    assert scoring_torch._small_for_torch(small_q, small_v)
+    big_q = [np.ones((32, 128), np.float32)]
+    big_v = np.broadcast_to(np.ones((1, 128), np.float32), (1_000_000, 128))  # no memory
+    assert not scoring_torch._small_for_torch(big_q, big_v)  # ColPali-sized: torch is worth it
