@@ -1,20 +1,57 @@
-"""``retriever collections list|info|delete``."""
+"""``retriever collections list|info|optimize|verify|delete``."""
 
 from __future__ import annotations
 
 __all__ = ["collections_app"]
 
+import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from . import output
 
-collections_app = typer.Typer(help="List, inspect and delete collections.", no_args_is_help=True)
+collections_app = typer.Typer(help="List, inspect, optimize, verify and delete collections.",
+                              no_args_is_help=True)
 DataDirOpt = Annotated[Optional[Path], typer.Option(
     "--data-dir", envvar="RETRIEVER_HOME", help="Where collections live.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
+NameArg = Annotated[str, typer.Argument(help="Collection name.")]
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> timedelta:
+    """``90``, ``30s``, ``10m``, ``2h``, ``1d`` -> timedelta (a bare number is seconds)."""
+    from retriever.errors import UsageError
+
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise UsageError(f"--keep {text!r} is not a duration", hint="e.g. 0, 90s, 10m, 2h, 1d")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 1000:
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _storage_lines(storage: dict[str, Any]) -> str:
+    if storage["backend"] == "faiss":
+        head = (f"generation: {storage['version']} ({storage['versions']} kept on disk)\n"
+                f"segments:   {storage['fragments']}")
+    else:
+        head = (f"version:    {storage['version']} ({storage['versions']} kept on disk)\n"
+                f"fragments:  {storage['fragments']}")
+    return f"{head}\non disk:    {_size(storage['bytes'])}"
 
 
 @collections_app.command("list")
@@ -35,9 +72,12 @@ def info(name: Annotated[str, typer.Argument(help="Collection name.")] = "defaul
          data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
     """Encoder, backend and size of a collection."""
     from retriever import Retriever
+    from retriever.maintenance import collection_storage
 
     with Retriever(name, data_dir=data_dir) as retriever:
         details = retriever.info()
+        storage = collection_storage(retriever)
+    details["storage"] = storage.to_dict() if storage is not None else None
     if json_out:
         output.print_json(details)
         return
@@ -47,6 +87,59 @@ def info(name: Annotated[str, typer.Argument(help="Collection name.")] = "defaul
                f"encoder:    {enc['name']} ({enc['model_id']}, dim {enc['dim']}, {enc['kind']})\n"
                f"quantization: {details['quantization']}\n"
                f"documents:  {details['documents']}\npages:      {details['pages']}")
+    if storage is not None:
+        typer.echo(_storage_lines(details["storage"]))
+
+
+@collections_app.command("optimize")
+def optimize(name: NameArg = "default",
+             keep: Annotated[str, typer.Option(
+                 "--keep", help="Keep old versions superseded less than this long ago, for "
+                 "searches still reading them: 0, 90s, 10m, 2h, 1d.")] = "10m",
+             data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
+    """Merge small fragments, update the full-text index, remove old versions."""
+    from retriever import Retriever
+    from retriever.maintenance import optimize_collection
+
+    retention = _duration(keep)
+    with Retriever(name, data_dir=data_dir) as retriever:
+        report = optimize_collection(retriever, retention)
+    if json_out:
+        output.print_json(report.to_dict())
+        return
+    d = report.to_dict()
+    parts = "segments:  " if d["backend"] == "faiss" else "fragments: "
+    typer.echo(f"optimized collection {name!r} ({d['backend']}) in {d['seconds']:.2f} s\n"
+               f"versions:  {d['versions_before']} -> {d['versions_after']} on disk "
+               f"({d['versions_removed']} removed, --keep {keep})\n"
+               f"{parts}{d['fragments_before']} -> {d['fragments_after']}\n"
+               f"on disk:   {_size(d['bytes_before'])} -> {_size(d['bytes_after'])}")
+
+
+@collections_app.command("verify")
+def verify(name: NameArg = "default", data_dir: DataDirOpt = None,
+           json_out: JsonOpt = False) -> None:
+    """Check every page and the manifest; exit 1 listing the problems when any."""
+    from retriever import Retriever
+    from retriever.errors import ExitCode
+    from retriever.integrity import verify_collection
+
+    with Retriever(name, data_dir=data_dir) as retriever:
+        report = verify_collection(retriever)
+    if json_out:
+        output.print_json(report.to_dict())
+    else:
+        typer.echo(f"collection {name!r} ({report.backend}): {report.pages} pages of "
+                   f"{report.documents} documents checked, "
+                   f"{len(report.problems) + report.more_problems or 'no'} problem(s)")
+        for problem in report.problems:
+            typer.echo(f"  problem: {problem}")
+        if report.more_problems:
+            typer.echo(f"  ... and {report.more_problems} more")
+    if not report.ok:
+        typer.secho(f"collection {name!r} is damaged; to rebuild it: retriever collections "
+                    f"delete {name}, then index its files again", fg="red", err=True)
+        raise typer.Exit(ExitCode.ERROR)
 
 
 @collections_app.command("delete")

@@ -92,6 +92,9 @@ def index(
         help="Encoder dtype: auto, float32, bfloat16, float16.", show_default=False)] = None,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", min=1, help="Pages per encoder batch.", show_default=False)] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=0, help="Processes that rasterize, read text and OCR ahead of the "
+        "encoder (default: one per core; 0: none).", show_default=False)] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -109,7 +112,7 @@ def index(
     try:
         with output.progress_reporter() as progress:
             report = retriever.index(paths, include=include, exclude=exclude, force=force,
-                                     sync=sync, progress=progress)
+                                     sync=sync, progress=progress, workers=workers)
     except IndexInterrupted as stop:  # typer would turn Ctrl-C into a silent exit 130
         output.print_index_report(stop.report, collection, json_out)
         output.print_interrupted(stop.report)

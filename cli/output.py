@@ -82,6 +82,8 @@ def print_index_report(report: Any, collection: str, json_out: bool) -> None:
     extra = "".join(f", {len(items)} {name}" for name, items in (
         ("moved", report.moved), ("copied", report.copied), ("removed", report.removed))
         if items)
+    if getattr(report, "reused_pages", 0):
+        extra += f", {report.reused_pages} staged page(s) reused"
     typer.echo(
         f"collection {collection!r}: {len(report.indexed)} file(s) indexed ({report.pages} pages), "
         f"{len(report.unchanged)} unchanged, {len(report.replaced)} replaced{extra}, "
@@ -98,7 +100,11 @@ def print_interrupted(report: Any) -> None:
     last = f" (the last: {printable(report.indexed[-1])})" if n else ""
     typer.secho(f"interrupted: {n} document{'' if n == 1 else 's'} committed in this run"
                 f"{last}; every committed document is saved whole", fg="yellow", err=True)
-    typer.echo("re-run the same command to resume: unchanged files are skipped", err=True)
+    for path in getattr(report, "staged", []):
+        typer.echo(f"  kept the pages encoded so far of {printable(path)} (not searchable "
+                   "until it is finished)", err=True)
+    typer.echo("re-run the same command to resume: unchanged files are skipped and a "
+               "half-encoded file goes on where it stopped", err=True)
 
 
 def print_delete_report(report: Any, collection: str, json_out: bool) -> None:

@@ -16,6 +16,8 @@ __all__ = [
     "MissingDependencyError",
     "PluginError",
     "DocumentNotFoundError",
+    "CollectionBusyError",
+    "CollectionCorruptError",
     "IndexInterrupted",
 ]
 
@@ -34,6 +36,7 @@ class ExitCode(IntEnum):
     MISMATCH = 5  # collection built with another encoder / schema
     MISSING_DEPENDENCY = 6
     PLUGIN = 7
+    BUSY = 8  # another process is writing the collection (retriever.locking)
     INTERRUPTED = 130
 
 
@@ -91,6 +94,26 @@ class DocumentNotFoundError(RetrieverError):
     """Nothing in the collection matches the paths or document ids given."""
 
     exit_code = ExitCode.NOT_FOUND
+
+
+class CollectionBusyError(RetrieverError):
+    """Another process (or thread) holds the collection's writer lock (``retriever.locking``).
+
+    ``holder`` is what that writer recorded in the lock file (pid, host, since,
+    operation); empty when it could not be read.
+    """
+
+    exit_code = ExitCode.BUSY
+
+    def __init__(self, message: str, hint: str | None = None,
+                 holder: dict[str, Any] | None = None) -> None:
+        super().__init__(message, hint)
+        self.holder = dict(holder or {})
+
+
+class CollectionCorruptError(RetrieverError):
+    """A collection that cannot be read: damaged files, or a format this version does not
+    know. The message names the collection; the hint says how to rebuild it."""
 
 
 class IndexInterrupted(KeyboardInterrupt):

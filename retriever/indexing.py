@@ -4,7 +4,9 @@ A document is identified by the hash of its content and recorded at every path i
 found at (a copied file has several, a moved one gets its new path). Each file becomes at
 most one commit, ``Indexer.replace``: its new version, the removal of the version it
 replaces and any path changes land together, so a crash leaves one version or the other.
-Content already stored under another path is never encoded again.
+Content already stored under another path is never encoded again. While a document is
+encoded, its page batches wait in the collection's staging area (``staging.py``), out of
+search's sight; a run that was killed resumes with the pages not staged yet.
 
 Bookkeeping keeps one invariant: a path belongs to at most one document.
 """
@@ -12,8 +14,9 @@ Bookkeeping keeps one invariant: a path belongs to at most one document.
 from __future__ import annotations
 
 __all__ = ["IndexReport", "DeleteReport", "ProgressCallback", "index_files", "sync_roots",
-           "delete_targets", "stored_paths"]
+           "delete_targets", "stored_paths", "staging_for"]
 
+import inspect
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -24,9 +27,12 @@ from typing import Any
 from .errors import BadInputError, MissingDependencyError, RetrieverError
 from .filenames import is_under
 from .ingest import content_hash
+from .ingest.producer import DocumentJob, PageProducer, default_workers
 from .interrupts import deferred_interrupt
-from .pipeline import document_records
+from .jobstream import JobStream, plan_jobs
+from .pipeline import encode_document, no_text_error, producer_for
 from .protocols import Encoder, Indexer, OCREngine
+from .staging import STAGING_DIR, StagedDocument, Staging
 from .types import FileFailure, PageRecord
 
 log = logging.getLogger(__name__)
@@ -43,7 +49,10 @@ class IndexReport:
     changed (their old version is gone); ``moved`` / ``copied``: files whose content was
     already stored under another path, recorded at this path without encoding (moved: an
     old path no longer exists); ``removed``: recorded paths that ``sync`` dropped because
-    the file is gone; ``interrupted``: the run stopped on Ctrl-C.
+    the file is gone; ``interrupted``: the run stopped on Ctrl-C. ``pages``: pages
+    committed; ``encoded_pages``: pages encoded by this run (committed or staged);
+    ``reused_pages``: pages an interrupted run had staged, committed without encoding
+    them again; ``staged``: files whose staged pages wait for the next run (interrupted).
     """
 
     indexed: list[str] = field(default_factory=list)
@@ -55,6 +64,9 @@ class IndexReport:
     copied: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     interrupted: bool = False
+    encoded_pages: int = 0
+    reused_pages: int = 0
+    staged: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -66,7 +78,9 @@ class IndexReport:
             "moved": self.moved, "copied": self.copied, "removed": self.removed,
             "failed": [{"path": f.path, "reason": f.reason, "detail": f.detail}
                        for f in self.failed],
-            "pages": self.pages, "interrupted": self.interrupted,
+            "pages": self.pages, "encoded_pages": self.encoded_pages,
+            "reused_pages": self.reused_pages, "staged": self.staged,
+            "interrupted": self.interrupted,
         }
 
 
@@ -98,10 +112,15 @@ def stored_paths(indexer: Indexer) -> dict[str, list[str]]:
 
 
 def _commit(indexer: Indexer, records: Sequence[PageRecord], delete: Sequence[str],
-            paths: Mapping[str, Sequence[str]]) -> int:
+            paths: Mapping[str, Sequence[str]], staged: Sequence[StagedDocument] = ()) -> int:
     replace = getattr(indexer, "replace", None)
+    if staged and (replace is None or "staged" not in inspect.signature(replace).parameters):
+        # an indexer that cannot read staged pages itself gets them in memory
+        records = [*records, *(r for doc in staged for batch in doc.batches() for r in batch)]
+        staged = ()
     if replace is not None:
-        return replace(records, delete=delete, paths=paths)
+        return replace(records, delete=delete, paths=paths, **({"staged": staged} if staged
+                                                               else {}))
     # an indexer written before replace(): two commits, the new version first (a crash in
     # between keeps both, never neither), and one path per document
     added = {r.doc_id for r in records}
@@ -130,8 +149,9 @@ class _Book:
             self.owner.update((p, doc_id) for p in paths)
 
     def commit(self, indexer: Indexer, records: Sequence[PageRecord], delete: Sequence[str],
-               paths: Mapping[str, Sequence[str]]) -> int:
-        removed = _commit(indexer, records, delete, paths)
+               paths: Mapping[str, Sequence[str]],
+               staged: Sequence[StagedDocument] = ()) -> int:
+        removed = _commit(indexer, records, delete, paths, staged)
         for doc_id in delete:
             self.set(doc_id, [])
         for doc_id, doc_paths in paths.items():
@@ -143,42 +163,98 @@ def _exists(path: str) -> bool:
     return os.path.isfile(path)
 
 
+@dataclass
+class _Run:
+    """What every file of one ``index_files`` run shares."""
+
+    indexer: Indexer
+    book: _Book
+    encoder: Encoder
+    report: IndexReport
+    staging: Staging | None
+    stream: JobStream
+    hashes: dict[Path, str]
+    force: bool
+    progress: ProgressCallback | None
+
+
+def staging_for(indexer: Indexer) -> Staging | None:
+    """The staging area of a collection that lives in a directory (every built-in one);
+    None for an indexer without one, whose documents are then committed from memory."""
+    path = getattr(indexer, "path", None)
+    return Staging(Path(path) / STAGING_DIR) if path is not None else None
+
+
+def _tidy_staging(staging: Staging, book: _Book, force: bool) -> None:
+    """Drop staged pages that no run will finish: of a document committed since (killed
+    between its commit and the discard), or of a file that changed or went since."""
+    staging.clear_debris()
+    for doc_id in staging.documents():
+        if doc_id in book.paths:
+            if not force:
+                staging.discard(doc_id)
+            continue
+        source = staging.source(doc_id)
+        try:
+            current = content_hash(Path(source)) if source else None
+        except RetrieverError:  # gone or unreadable: nothing to resume from
+            current = None
+        if current != doc_id:
+            staging.discard(doc_id)
+
+
 def index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
                 ocr: OCREngine | None, report: IndexReport, *, max_pixels: int,
-                force: bool = False, progress: ProgressCallback | None = None) -> None:
+                force: bool = False, progress: ProgressCallback | None = None,
+                workers: int | None = None) -> None:
     """Index ``files`` into ``indexer``, adding to ``report`` as each file commits.
 
-    A bad file is one ``failed`` entry and the batch goes on, and so is a file that hits
-    an unexpected error (a bug in a plugin must not cost the whole run); a missing system
-    dependency and Ctrl-C stop the run.
+    Pages are produced by ``workers`` processes (default: one per core; 0: in this
+    process) ahead of the encoder; each encoded batch is staged, and a document is
+    committed once all of its pages are. A bad file is one ``failed`` entry and the batch
+    goes on, and so is a file that hits an unexpected error (a bug in a plugin must not
+    cost the whole run); a missing system dependency and Ctrl-C stop the run, keeping
+    what was staged for the next run.
     """
     book = _Book(stored_paths(indexer))
-    for done, path in enumerate(files):
-        if progress:
-            progress("files", done, len(files), str(path))
-        source = str(path.resolve())
-        try:
-            _index_one(indexer, book, path, source, encoder, ocr, report,
-                       max_pixels=max_pixels, force=force, progress=progress)
-        except MissingDependencyError:
-            raise
-        except BadInputError as exc:
-            report.failed.append(FileFailure(exc.path, exc.reason, exc.detail))
-        except RetrieverError as exc:
-            report.failed.append(FileFailure(source, "error", exc.message))
-        except Exception as exc:  # noqa: BLE001 - one file's bug must not end the batch
-            log.debug("indexing %r failed", source, exc_info=True)
-            report.failed.append(FileFailure(source, "error", f"{type(exc).__name__}: {exc}"))
+    staging = staging_for(indexer)
+    if staging is not None:
+        _tidy_staging(staging, book, force)
+    jobs, hashes = plan_jobs(files, book.paths, force=force, staging=staging)
+    workers = default_workers() if workers is None else workers
+
+    def solo(job: DocumentJob) -> PageProducer:
+        return producer_for(encoder, ocr, max_pixels=max_pixels, workers=0)
+
+    with producer_for(encoder, ocr, max_pixels=max_pixels,
+                      workers=min(workers, max(len(jobs), 0))) as producer:
+        run = _Run(indexer, book, encoder, report, staging, JobStream(producer, jobs, solo),
+                   hashes, force, progress)
+        for done, path in enumerate(files):
+            if progress:
+                progress("files", done, len(files), str(path))
+            source = str(path.resolve())
+            try:
+                _index_one(run, path, source)
+            except MissingDependencyError:
+                raise
+            except BadInputError as exc:
+                report.failed.append(FileFailure(exc.path, exc.reason, exc.detail))
+            except RetrieverError as exc:
+                report.failed.append(FileFailure(source, "error", exc.message))
+            except Exception as exc:  # noqa: BLE001 - one file's bug must not end the batch
+                log.debug("indexing %r failed", source, exc_info=True)
+                report.failed.append(FileFailure(source, "error",
+                                                 f"{type(exc).__name__}: {exc}"))
     if progress:
         progress("files", len(files), len(files), "")
 
 
-def _index_one(indexer: Indexer, book: _Book, path: Path, source: str, encoder: Encoder,
-               ocr: OCREngine | None, report: IndexReport, *, max_pixels: int, force: bool,
-               progress: ProgressCallback | None) -> None:
-    doc_id = content_hash(path)
+def _index_one(run: _Run, path: Path, source: str) -> None:
+    book, report = run.book, run.report
+    doc_id = run.hashes.get(path) or content_hash(path)  # unreadable: raises, reported
     known = book.paths.get(doc_id)
-    if known is not None and source in known and not force:
+    if known is not None and source in known and not run.force:
         report.unchanged.append(source)
         return
     delete: list[str] = []
@@ -191,16 +267,14 @@ def _index_one(indexer: Indexer, book: _Book, path: Path, source: str, encoder: 
         else:
             delete.append(previous)
     records: list[PageRecord] = []
-    if known is not None and not force:  # stored under other paths: no encoding
+    staged: list[StagedDocument] = []
+    pages = 0
+    if known is not None and not run.force:  # stored under other paths: no encoding
         kept = [p for p in known if _exists(p)]
         paths[doc_id] = [*kept, source]
         outcome = report.moved if len(kept) < len(known) else report.copied
     else:
-        records = document_records(
-            path, encoder, ocr, max_pixels=max_pixels, doc_id=doc_id, source=source,
-            on_page=(lambda page: progress("pages", page.page_number, 0, source))
-            if progress else None,
-        )
+        pages = _encode(run, path, doc_id, source, records, staged)
         if known is not None:  # --force: this version replaces the stored one whole
             delete.append(doc_id)
             paths[doc_id] = [source, *(p for p in known if p != source and _exists(p))]
@@ -208,11 +282,52 @@ def _index_one(indexer: Indexer, book: _Book, path: Path, source: str, encoder: 
             paths[doc_id] = [source]
         outcome = report.indexed
     with deferred_interrupt():  # the report must say exactly what was committed
-        book.commit(indexer, records, delete, paths)
+        book.commit(run.indexer, records, delete, paths, staged)
         outcome.append(source)
         if previous is not None and previous != doc_id:
             report.replaced.append(source)
-        report.pages += len(records)
+        report.pages += pages
+        if staged and run.staging is not None:  # a kill before this: the next run does it
+            run.staging.discard(doc_id)
+
+
+def _encode(run: _Run, path: Path, doc_id: str, source: str, records: list[PageRecord],
+            staged: list[StagedDocument]) -> int:
+    """Encode ``path``'s pages not staged yet, staging each batch (or keeping them in
+    ``records`` when the collection has no staging area); -> its page count."""
+    job = run.stream.planned(path) or DocumentJob(
+        path, doc_id, source, run.staging.pages(doc_id) if run.staging else frozenset())
+    staging, progress = run.staging, run.progress
+
+    def sink(batch: list[PageRecord]) -> None:
+        if staging is None:
+            records.extend(batch)
+        else:
+            staging.add(batch)
+        run.report.encoded_pages += len(batch)
+
+    on_page = ((lambda page: progress("pages", page.page_number, 0, source))
+               if progress else None)
+    try:
+        outcome = encode_document(job, run.stream.take(job), run.encoder, sink, on_page)
+    except KeyboardInterrupt:
+        if staging is not None and staging.pages(doc_id):
+            run.report.staged.append(source)
+        raise
+    except BaseException:
+        if staging is not None:
+            staging.discard(doc_id)  # a bad file stays bad: nothing to resume
+        raise
+    has_text = outcome.any_regions or (staging is not None and bool(job.skip)
+                                       and staging.has_text(doc_id))
+    if getattr(run.encoder, "needs_regions", False) and not has_text:
+        if staging is not None:
+            staging.discard(doc_id)
+        raise no_text_error(path, run.encoder)
+    if staging is not None:
+        staged.append(staging.document(doc_id))
+        run.report.reused_pages += len(job.skip)
+    return outcome.page_count
 
 
 def sync_roots(indexer: Indexer, roots: Sequence[str | Path], report: IndexReport) -> None:

@@ -1,26 +1,37 @@
-"""From one file to page records: regions (text layer or OCR), then vectors.
+"""From a document's pages (with regions) to encoded page batches.
 
-Regions come from a PDF's own text layer wherever a page has one (exact boxes, no OCR
-error) and from the OCR engine otherwise. Pages are rendered only when someone needs the
-pixels: an image encoder, or OCR for a page without text.
+Pages come from ``ingest.producer.PageProducer``: worker processes rasterize, read text
+layers and run OCR ahead of the encoder, so this module only batches pages for the
+encoder and hands each encoded batch to a sink (the staging area while indexing, a list in
+``document_records``). Pages are rendered only when someone needs the pixels: an image
+encoder, or OCR for a page without text.
 """
 
 from __future__ import annotations
 
-__all__ = ["PAGE_BATCH", "document_records", "page_batch"]
+__all__ = ["PAGE_BATCH", "DocumentOutcome", "document_records", "encode_document",
+           "page_batch"]
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadInputError
-from .ingest import open_document
+from .ingest.producer import (
+    DocumentEnd,
+    DocumentFailed,
+    DocumentJob,
+    PageProducer,
+    PageReady,
+)
 from .protocols import Encoder, OCREngine
-from .regions import text_layer_regions
-from .types import MultiVector, Page, PageRecord, Region
+from .types import MultiVector, Page, PageRecord
 
 #: pages encoded together when an encoder does not say (``Encoder.page_batch``); also
-#: bounds memory for long PDFs
+#: the unit of staging, so at most this many pages are encoded again after a crash
 PAGE_BATCH = 8
+
+Event = PageReady | DocumentEnd | DocumentFailed
 
 
 def page_batch(encoder: Encoder) -> int:
@@ -30,26 +41,71 @@ def page_batch(encoder: Encoder) -> int:
     return max(1, int(asked)) if asked else PAGE_BATCH
 
 
-def _pages_with_regions(
-    path: Path, encoder: Encoder, ocr: OCREngine | None, max_pixels: int, doc_id: str | None,
-    source: str,
-) -> Iterator[Page]:
-    probe = open_document(path, dpi=encoder.dpi, max_pixels=max_pixels, render=False,
-                          doc_id=doc_id)
-    layer: dict[int, list[Region]] = text_layer_regions(path) if probe.kind == "pdf" else {}
-    missing_text = any(not layer.get(n) for n in range(1, probe.page_count + 1))
-    render = encoder.needs_image or (ocr is not None and missing_text)
-    document = probe.with_render(True) if render else probe
-    for page in document.pages():
-        page.source = source
-        own_text = layer.get(page.page_number) or []
-        if own_text:
-            page.regions, page.has_text_layer = own_text, True
-        elif ocr is not None and page.image is not None:
-            page.regions = ocr.recognize(page.image)
+@dataclass(frozen=True)
+class DocumentOutcome:
+    """One document through the encoder: its page count, the pages encoded now, and
+    whether any encoded page had regions."""
+
+    page_count: int
+    encoded: int
+    any_regions: bool
+
+
+def no_text_error(path: Path | str, encoder: Encoder) -> BadInputError:
+    """A text encoder gives a document without any text no vectors at all: say so,
+    instead of indexing pages that no query can ever find."""
+    return BadInputError(str(path), "no-text",
+                         f"encoder {encoder.name} reads text, and no page has any",
+                         hint="enable OCR (drop --no-ocr), or index it with an image "
+                              "encoder such as colpali/v1.3")
+
+
+def encode_document(job: DocumentJob, events: Iterable[Event], encoder: Encoder,
+                    sink: Callable[[list[PageRecord]], None],
+                    on_page: Callable[[Page], None] | None = None) -> DocumentOutcome:
+    """Encode the pages of ``job`` as ``events`` bring them, one batch per sink call.
+
+    ``events`` are this job's, up to and including its ``DocumentEnd`` (or
+    ``DocumentFailed``, whose error is raised). Pixels are dropped as soon as a batch is
+    encoded, so memory stays about one batch.
+    """
+    batch: list[Page] = []
+    encoded, any_regions = 0, False
+    per_call = page_batch(encoder)
+
+    def flush() -> None:
+        nonlocal encoded, any_regions
+        vectors: list[MultiVector] = encoder.encode_pages(batch)
+        records = [PageRecord.from_page(p, mv) for p, mv in zip(batch, vectors)]
+        batch.clear()
+        any_regions = any_regions or any(r.regions for r in records)
+        encoded += len(records)
+        sink(records)
+
+    for event in events:
+        if isinstance(event, DocumentFailed):
+            raise event.error
+        if isinstance(event, DocumentEnd):
+            if batch:
+                flush()
+            return DocumentOutcome(event.page_count, encoded, any_regions)
+        page = event.page
+        page.source = job.source
         if not encoder.needs_image:
             page.image = None  # free the pixels as soon as OCR is done with them
-        yield page
+        batch.append(page)
+        if on_page is not None:
+            on_page(page)
+        if len(batch) >= per_call:
+            flush()
+    raise RuntimeError(f"the page producer ended inside {job.path}")  # a producer bug
+
+
+def producer_for(encoder: Encoder, ocr: OCREngine | None, *, max_pixels: int,
+                 workers: int) -> PageProducer:
+    """The page producer an encoder needs (its DPI, whether it looks at pixels)."""
+    return PageProducer(workers=workers, dpi=encoder.dpi, max_pixels=max_pixels,
+                        needs_image=encoder.needs_image, ocr=ocr)
 
 
 def document_records(
@@ -62,36 +118,19 @@ def document_records(
     source: str | None = None,
     on_page: Callable[[Page], None] | None = None,
 ) -> list[PageRecord]:
-    """Every page of ``path`` as a record with regions and vectors (raises BadInputError).
+    """Every page of ``path`` as a record with regions and vectors, in memory, in this
+    process (raises BadInputError). Indexing stages batches instead (``indexing.py``).
 
     ``doc_id`` saves hashing the file again when the caller already did; ``source`` is the
     path recorded for the pages (default: ``path`` as given).
     """
+    from .ingest import content_hash
+
+    job = DocumentJob(Path(path), doc_id or content_hash(Path(path)), source or str(path))
     records: list[PageRecord] = []
-    batch: list[Page] = []
-
-    def flush() -> None:
-        vectors: list[MultiVector] = encoder.encode_pages(batch)
-        records.extend(PageRecord.from_page(p, mv) for p, mv in zip(batch, vectors))
-        for page in batch:
-            page.image = None
-        batch.clear()
-
-    per_call = page_batch(encoder)
-    pages = _pages_with_regions(path, encoder, ocr, max_pixels, doc_id, source or str(path))
-    for page in pages:
-        batch.append(page)
-        if on_page is not None:
-            on_page(page)
-        if len(batch) >= per_call:
-            flush()
-    if batch:
-        flush()
-    if getattr(encoder, "needs_regions", False) and not any(r.regions for r in records):
-        # A text encoder gives such a document no vectors at all: say so, instead of
-        # indexing pages that no query can ever find.
-        raise BadInputError(str(path), "no-text",
-                            f"encoder {encoder.name} reads text, and no page has any",
-                            hint="enable OCR (drop --no-ocr), or index it with an image "
-                                 "encoder such as colpali/v1.3")
+    with producer_for(encoder, ocr, max_pixels=max_pixels, workers=0) as producer:
+        outcome = encode_document(job, producer.run([job]), encoder, records.extend,
+                                  on_page)
+    if getattr(encoder, "needs_regions", False) and not outcome.any_regions:
+        raise no_text_error(path, encoder)
     return records

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["Encoder", "Indexer", "LexicalIndexer", "OCREngine", "Compressor", "ScoredPage",
-           "RegionScore"]
+__all__ = ["Encoder", "Indexer", "LexicalIndexer", "MaintainableIndexer", "OCREngine",
+           "Compressor", "ScoredPage", "RegionScore"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from datetime import timedelta
+
+    from .integrity import VerifyReport
+    from .maintenance import OptimizeReport, StorageStats
     from .manifest import EncoderIdentity, Manifest
     from .search.lexical import QueryTerms
     from .types import MultiVector, Page, PageRecord, Region
@@ -86,6 +90,11 @@ class Indexer(Protocol):
         not encoded again). Records of a document without ``paths`` keep their own
         ``paths`` (default: their ``source``). Returns the pages of ``delete`` documents
         that are gone (pages rewritten by ``records`` do not count).
+
+        Optional keyword ``staged`` (``Sequence[retriever.staging.StagedDocument]``):
+        documents whose pages wait in the staging area, added by the same commit and read
+        with ``StagedDocument.batches()`` a batch at a time, so memory does not grow with
+        the document. An indexer without it is handed those pages in ``records``.
         """
 
     def paths(self) -> dict[str, list[str]]:
@@ -122,6 +131,31 @@ class LexicalIndexer(Protocol):
 
     def page_terms(self, keys: Sequence[str]) -> dict[str, list[str]]:
         """``key -> per top-level region, its terms joined by spaces`` for these pages."""
+
+
+@runtime_checkable
+class MaintainableIndexer(Protocol):
+    """Optional: an indexer that can report, compact, check and vet its storage.
+
+    ``retriever collections optimize|verify|info`` and the optimize at the end of a large
+    ``index`` run (``retriever.maintenance``) use these; a backend without them simply
+    has no such commands. Callers hold the collection's writer lock around ``optimize``.
+    """
+
+    def storage_stats(self) -> StorageStats:
+        """Versions, fragments (segments), pages and bytes on disk, as stored now."""
+
+    def optimize(self, keep: timedelta) -> OptimizeReport:
+        """Merge small fragments, bring derived indexes up to date and remove old versions
+        that no reader started within ``keep`` can still be using. Pages and search
+        results do not change."""
+
+    def verify(self) -> VerifyReport:
+        """Read every page once and report what is wrong (nothing: a healthy collection)."""
+
+    def check_readable(self) -> None:
+        """A cheap check on open that the committed state can be read: raise (any error)
+        when files it names are missing or unreadable."""
 
 
 @runtime_checkable

@@ -53,15 +53,16 @@ def missing_pages_error(collection: str, missing: Sequence[str]) -> RetrieverErr
 
 def check_replace(
     records: Sequence[PageRecord], delete: Sequence[str],
-    paths: Mapping[str, Sequence[str]] | None,
+    paths: Mapping[str, Sequence[str]] | None, staged: Sequence[str] = (),
 ) -> tuple[list[str], dict[str, tuple[str, ...]]]:
     """Check the arguments of ``Indexer.replace``; -> (delete, paths) deduplicated.
 
-    ``paths`` may name the documents of ``records`` and stored documents that stay; a
-    document that is deleted and not re-added has no paths to set.
+    ``paths`` may name the documents of ``records`` or ``staged`` (documents whose pages
+    come from the staging area) and stored documents that stay; a document that is deleted
+    and not re-added has no paths to set.
     """
     delete = list(dict.fromkeys(delete))
-    added = {r.doc_id for r in records}
+    added = {r.doc_id for r in records} | set(staged)
     out: dict[str, tuple[str, ...]] = {}
     for doc_id, doc_paths in (paths or {}).items():
         clean = tuple(dict.fromkeys(doc_paths))

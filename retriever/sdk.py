@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = ["Retriever", "IndexReport", "DeleteReport", "ProgressCallback", "DEFAULT_MAX_PIXELS"]
 
 import inspect
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,11 +29,16 @@ from .indexing import (
     IndexReport,
     ProgressCallback,
     delete_targets,
+    staging_for,
     index_files,
     stored_paths,
     sync_roots,
 )
+from .fileio import fsync_dir
 from .ingest import discover
+from .integrity import open_checked
+from .locking import writer_lock, writes
+from .maintenance import auto_optimize
 from .manifest import Manifest
 from .plugin_host import get_registry
 from .protocols import Encoder, Indexer, OCREngine
@@ -53,6 +59,26 @@ def _find_backend(path: Path) -> str | None:
         if (path / name).is_dir():
             return name
     return None
+
+
+def _create_atomically(spec: Any, final: Path, manifest: Manifest,
+                       options: dict[str, Any]) -> None:
+    """Create a backend's collection under a temporary name, then rename it to ``final``.
+
+    Why: a run killed halfway through creating a collection would otherwise leave a
+    backend directory without a table or manifest, which every later run takes for a
+    damaged collection. A rename is atomic: the collection is there whole, or not at all.
+    Leftovers of a killed creation are removed first (the caller holds the writer lock).
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for debris in final.parent.glob(f".{final.name}.new-*"):
+        shutil.rmtree(debris, ignore_errors=True)
+    tmp = final.parent / f".{final.name}.new-{os.getpid()}"
+    spec.create(path=tmp, manifest=manifest, **options).close()
+    if not tmp.exists():  # a backend that keeps nothing on disk (memory)
+        return
+    os.rename(tmp, final)
+    fsync_dir(final.parent)
 
 
 def _merge_quantization(argument: str | None, option: str | None) -> str | None:
@@ -117,7 +143,8 @@ class Retriever:
         path = config.collection_path(name, config.data_dir(data_dir))
         if not path.is_dir():
             raise CollectionNotFoundError(f"no collection named {name!r} in {path.parent}")
-        shutil.rmtree(path)
+        with writer_lock(data_dir, name, "delete_collection"):  # never under a live writer
+            shutil.rmtree(path)
 
     @property
     def exists(self) -> bool:
@@ -150,8 +177,13 @@ class Retriever:
             manifest = Manifest(encoder=create_with.identity, indexer=backend,
                                 quantization=self._quantization or "none",
                                 indexer_options=build)
-        indexer = spec.create(path=self.path / backend, manifest=manifest,
-                              **(runtime if manifest is None else {**build, **runtime}))
+        if manifest is not None and not (self.path / backend).exists():
+            # a new collection: made whole under another name, then renamed into place
+            _create_atomically(spec, self.path / backend, manifest, {**build, **runtime})
+        # damaged files or an unknown format: one clear error naming the collection
+        indexer = open_checked(spec, self.collection, path=self.path / backend,
+                               manifest=manifest,
+                               **(runtime if manifest is None else {**build, **runtime}))
         try:
             indexer.manifest.check_quantization(self._quantization, self.collection)
             indexer.manifest.check_indexer_options(build, spec.option_defaults(),
@@ -200,6 +232,7 @@ class Retriever:
 
     # -- indexing ---------------------------------------------------------------------
 
+    @writes("index")  # one writer per collection: a second one gets CollectionBusyError
     def index(
         self,
         paths: Sequence[str | Path],
@@ -209,6 +242,7 @@ class Retriever:
         force: bool = False,
         sync: bool = False,
         progress: ProgressCallback | None = None,
+        workers: int | None = None,
     ) -> IndexReport:
         """Index files and directories; unchanged files are skipped, changed ones replaced.
 
@@ -218,7 +252,10 @@ class Retriever:
         new path without encoding. ``sync``: afterwards, forget recorded paths under
         ``paths`` whose file is gone (documents left without a path are deleted). Bad
         files are reported, never fatal. Ctrl-C raises ``IndexInterrupted`` (a
-        KeyboardInterrupt) carrying the report of what was committed until then.
+        KeyboardInterrupt) carrying the report of what was committed until then; the
+        pages of a document it was encoding stay staged, and the next run encodes only the
+        rest. ``workers``: processes that rasterize, read text layers and OCR ahead of the
+        encoder (default: one per core; 0: all in this process).
         """
         report = IndexReport()
         try:
@@ -233,18 +270,32 @@ class Retriever:
                 ocr = self._ocr_engine()
                 indexer = self._open_indexer(None if self.exists else encoder)  # made on use
                 index_files(indexer, files, encoder, ocr, report, max_pixels=self.max_pixels,
-                            force=force, progress=progress)
+                            force=force, progress=progress, workers=workers)
             if sync and self.exists:
                 sync_roots(self.indexer, paths, report)
+            auto_optimize(self._indexer, report, self.collection)  # maintenance.py: the rule
         except KeyboardInterrupt as exc:
             report.interrupted = True
             raise IndexInterrupted(report) from exc
         return report
 
+    @writes("delete")
     def delete(self, targets: Sequence[str | Path]) -> DeleteReport:
         """Remove documents by doc id or path: a file as indexed, or every file under a
         directory. A document recorded at other paths too keeps those; one commit."""
         return delete_targets(self.indexer, targets)
+
+    def pending(self) -> dict[str, int]:
+        """``doc_id -> pages staged`` for documents an interrupted run left half-encoded:
+        not searchable yet; the next ``index`` of the same files encodes only the rest."""
+        if not self.exists:
+            return {}
+        staging = staging_for(self.indexer)
+        if staging is None:
+            return {}
+        committed = stored_paths(self.indexer)  # killed after a commit, before its discard
+        return {doc_id: len(staging.pages(doc_id)) for doc_id in staging.documents()
+                if doc_id not in committed}
 
     def documents(self) -> dict[str, list[str]]:
         """``doc_id -> every path it is recorded at`` (a copied file has several)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 __all__ = ["FaissIndexer", "STORAGE_DTYPES"]
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,12 +38,14 @@ from retriever.records import (
     with_paths,
 )
 from retriever.protocols import ScoredPage
+from retriever.staging import StagedDocument
 from retriever.types import MultiVector, PageRecord
 
 from . import STORAGE_DTYPES, codes, files, search, store
 from .ann import MULTI_NPROBE, TokenIndex, auto_type
 from .lexical import SegmentTerms
-from .records import merge_segments, validate_records, write_records
+from .maintenance import FaissMaintenance
+from .records import merge_segments, staged_chunks, validate_records, write_records
 from .state import LiveView
 from .store import Generation, Segment
 
@@ -51,7 +53,7 @@ _SAVE_FRACTION = 0.1  # save the index once this share of its pages changed sinc
 _READ_RETRIES = 5
 
 
-class FaissIndexer:
+class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
     """Pages of one collection on disk; search through a FAISS index and exact MaxSim.
 
     ``index_type``: None keeps the collection's own choice ("auto" for a new one), else
@@ -189,19 +191,24 @@ class FaissIndexer:
         return self.replace([], delete=doc_ids)
 
     def replace(self, records: Sequence[PageRecord], *, delete: Sequence[str] = (),
-                paths: Mapping[str, Sequence[str]] | None = None) -> int:
+                paths: Mapping[str, Sequence[str]] | None = None,
+                staged: Sequence[StagedDocument] = ()) -> int:
         """Delete documents, add pages and relink documents in one generation (``Indexer``).
 
         Segments never change, so the pages of a relinked document are written again
         with their new paths (same vectors, new page ids) in the commit's new segment.
+        The pages of ``staged`` documents are read back a few batches at a time and
+        written as segments of at most ``_STAGED_SEGMENT_PAGES`` pages.
         """
-        records = list(records)
+        records, staged = list(records), list(staged)
         validate_records(records, self.manifest, self.name)
-        doc_ids, new_paths = check_replace(records, delete, paths)
+        doc_ids, new_paths = check_replace(records, delete, paths, [s.doc_id for s in staged])
         records = with_paths(records, new_paths)
-        if not (records or doc_ids or new_paths):
+        if not (records or staged or doc_ids or new_paths):
             return 0
-        return self._commit(records, doc_ids, relink=new_paths)
+        chunks = staged_chunks(staged, new_paths, self.manifest, self.name)
+        return self._commit(records, doc_ids, relink=new_paths, staged=chunks,
+                            staged_docs={s.doc_id for s in staged})
 
     def compact(self) -> None:
         """Rewrite all pages into one segment without deleted ones and rebuild the index
@@ -210,27 +217,30 @@ class FaissIndexer:
 
     def _commit(self, records: list[PageRecord], doc_ids: Sequence[str], *,
                 relink: Mapping[str, Sequence[str]] | None = None,
-                compact: bool = False) -> int:
+                compact: bool = False, staged: Iterable[list[PageRecord]] = (),
+                staged_docs: Set[str] = frozenset()) -> int:
         with self._lock, self._writer:
             view = self._fresh()  # the latest generation, whoever wrote it
-            records = records + self._relinked(view, records, relink or {})
+            records = records + self._relinked(view, records, relink or {}, staged_docs)
             gen = view.generation
             number, dtype = gen.number + 1, gen.dtype
             deleted, segments, next_id = set(gen.deleted), list(view.segments), gen.next_page_id
             wanted = set(doc_ids)
             gone = [i for i, d in enumerate(view.doc_ids()) if d in wanted]
-            replaced = [view.by_key[r.key] for r in records if r.key in view.by_key]
-            if not (records or gone or compact):
-                return 0
-            deleted.update(view.page_ids[gone + replaced].tolist())
-            rewritten = {r.key for r in records}
-            kept = sum(view.keys[i] in rewritten for i in gone)  # deleted, then added again
+            rewritten: set[str] = set()
             try:
-                if records:
-                    ids = np.arange(next_id, next_id + len(records), dtype=np.int64)
-                    next_id += len(records)
-                    segments.append(write_records(self.path, f"seg-{number:08d}-0", records,
-                                                  ids, dtype, view.dim))
+                chunks = ([records] if records else []) + [c for c in staged if c]
+                for part, chunk in enumerate(chunks):  # staged: read as it is written
+                    rewritten.update(r.key for r in chunk)
+                    ids = np.arange(next_id, next_id + len(chunk), dtype=np.int64)
+                    next_id += len(chunk)
+                    segments.append(write_records(self.path, f"seg-{number:08d}-{part}s",
+                                                  chunk, ids, dtype, view.dim))
+                replaced = [view.by_key[k] for k in rewritten if k in view.by_key]
+                if not (rewritten or gone or compact):
+                    return 0
+                deleted.update(view.page_ids[gone + replaced].tolist())
+                kept = sum(view.keys[i] in rewritten for i in gone)  # deleted, added again
                 plan = ([s.name for s in segments] if compact
                         else store.merge_plan(segments, frozenset(deleted)))
                 if plan:
@@ -261,10 +271,10 @@ class FaissIndexer:
             return len(gone) - kept
 
     def _relinked(self, view: LiveView, records: list[PageRecord],
-                  relink: Mapping[str, Sequence[str]]) -> list[PageRecord]:
-        """The stored pages of the documents in ``relink`` that ``records`` does not hold,
-        with their new paths."""
-        added = {r.doc_id for r in records}
+                  relink: Mapping[str, Sequence[str]], staged: Set[str]) -> list[PageRecord]:
+        """The stored pages of the documents in ``relink`` that ``records`` (and the staged
+        documents) do not hold, with their new paths."""
+        added = {r.doc_id for r in records} | set(staged)
         wanted = {d: p for d, p in relink.items() if d not in added}
         if not wanted:
             return []

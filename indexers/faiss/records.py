@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["validate_records", "write_records", "merge_segments"]
+__all__ = ["validate_records", "write_records", "merge_segments", "staged_chunks"]
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from retriever.manifest import Manifest
 from retriever.records import check_records, record_paths
+from retriever.staging import StagedDocument, staged_batches
 from retriever.types import PageRecord
 
 from . import store
@@ -21,6 +22,27 @@ from .store import Segment
 def validate_records(records: Sequence[PageRecord], manifest: Manifest, name: str) -> None:
     """Check every record before anything is written, so a bad one adds nothing."""
     check_records(records, manifest, name, max_vectors_per_page=MAX_VECTORS_PER_PAGE - 1)
+
+
+#: pages per segment when a staged document is committed: memory stays about this many
+#: pages (read back from the staging area), however long the document
+STAGED_SEGMENT_PAGES = 256
+
+
+def staged_chunks(staged: Sequence[StagedDocument], paths: Mapping[str, Sequence[str]],
+                  manifest: Manifest, name: str) -> Iterator[list[PageRecord]]:
+    """The staged documents' pages, checked and given their paths, in segment-sized
+    chunks, read lazily while the commit writes them."""
+    chunk: list[PageRecord] = []
+    for batch in staged_batches(staged, paths,
+                                lambda b: validate_records(b, manifest, name)):
+        if chunk and (chunk[0].doc_id != batch[0].doc_id
+                      or len(chunk) + len(batch) > STAGED_SEGMENT_PAGES):
+            yield chunk
+            chunk = []
+        chunk.extend(batch)
+    if chunk:
+        yield chunk
 
 
 def write_records(path: Path, name: str, records: Sequence[PageRecord], ids: np.ndarray,

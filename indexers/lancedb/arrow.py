@@ -27,6 +27,7 @@ __all__ = [
     "manifest_from_schema",
     "storage_dtype_of",
     "records_to_batch",
+    "with_new_paths",
     "table_to_records",
     "nested_vectors_to_numpy",
     "sql_string_list",
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -130,6 +131,17 @@ def paths_of_rows(table: pa.Table) -> list[tuple[str, ...]]:
     if has_paths(table.schema):
         return [tuple(os.fsdecode(b) for b in row) for row in table.column("paths").to_pylist()]
     return [(s,) for s in table.column("source").to_pylist()]
+
+
+def with_new_paths(table: pa.Table, paths: Mapping[str, Sequence[str]],
+                   schema: pa.Schema) -> pa.Table:
+    """Stored rows (every column) with the source and paths of their document in ``paths``."""
+    docs = table.column("doc_id").to_pylist()
+    columns = {name: table.column(name) for name in schema.names}
+    columns["source"] = pa.array([printable(paths[d][0]) for d in docs], pa.string())
+    if has_paths(schema):
+        columns["paths"] = paths_column([paths[d] for d in docs])
+    return pa.Table.from_arrays([columns[n] for n in schema.names], schema=schema)
 
 
 def records_to_batch(records: Sequence[PageRecord], schema: pa.Schema) -> pa.RecordBatch:

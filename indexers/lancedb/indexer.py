@@ -2,14 +2,15 @@
 
 A collection is a directory holding a LanceDB database with one table, ``pages`` (schema in
 ``arrow.py``). Writes are single LanceDB commits; reads check the table version, so pages
-that another process added or deleted are seen by the next call.
-"""
+that another process added or deleted are seen by the next call."""
 
 from __future__ import annotations
 
 __all__ = ["LanceDBIndexer", "TABLE_NAME"]
 
+import logging
 import threading
+from itertools import chain
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -25,7 +26,6 @@ from retriever.errors import (
     UsageError,
 )
 from retriever.manifest import Manifest
-from retriever.filenames import printable
 from retriever.records import (
     check_records,
     check_replace,
@@ -37,14 +37,17 @@ from retriever.protocols import ScoredPage
 from retriever.quantization import check_quantization
 from retriever.scoring import rank_pages
 from retriever.scoring_torch import exact_maxsim_many
+from retriever.staging import StagedDocument, staged_batches
 from retriever.twostage import default_rerank
 from retriever.types import MultiVector, PageRecord
 
 from . import arrow as arrow_io
 from . import codes as code_io
 from .fulltext import FullText
+from .maintenance import LanceMaintenance
 from .native import native_maxsim_search
 
+log = logging.getLogger(__name__)
 TABLE_NAME = "pages"
 _WRITE_BATCH_PAGES = 64  # pages converted to Arrow at a time while streaming one commit
 _KEYS_PER_QUERY = 512  # keys per SQL IN-list in get()
@@ -62,7 +65,7 @@ class _VectorCache:
     rows: dict[str, int] | None = None  # key -> row offset in this version (get's fast path)
 
 
-class LanceDBIndexer:
+class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
     """Pages of one collection in LanceDB; search is exact MaxSim over a memory cache.
 
     Options: ``dtype`` the vector storage type for a new collection ("float16", half the
@@ -153,11 +156,13 @@ class LanceDBIndexer:
         self.replace(records)
 
     def replace(self, records: Sequence[PageRecord], *, delete: Sequence[str] = (),
-                paths: Mapping[str, Sequence[str]] | None = None) -> int:
+                paths: Mapping[str, Sequence[str]] | None = None,
+                staged: Sequence[StagedDocument] = ()) -> int:
         """Delete documents, add pages and relink documents in one commit (``Indexer``).
 
         Everything goes to LanceDB as one stream and one merge-insert on ``key``: new pages
-        are inserted or update their key, the stored pages of relinked documents come back
+        (``records``, then the ``staged`` documents' batches, read one at a time) are
+        inserted or update their key, the stored pages of relinked documents come back
         with their new paths, and pages of ``delete`` documents that the stream does not
         hold are deleted by the same commit (``when_not_matched_by_source_delete``). A
         failure anywhere, even halfway through converting the pages, leaves the table as it
@@ -165,22 +170,24 @@ class LanceDBIndexer:
         """
         import pyarrow as pa
 
-        records = list(records)
+        records, staged = list(records), list(staged)
         self._validate(records)
-        delete, new_paths = check_replace(records, delete, paths)
+        delete, new_paths = check_replace(records, delete, paths, [s.doc_id for s in staged])
         records = with_paths(records, new_paths)
-        added = {r.doc_id for r in records}
+        added = {r.doc_id for r in records} | {s.doc_id for s in staged}
         relink = [d for d in new_paths if d not in added]
         schema = self._table.schema
         relinked = self._relinked_rows(relink, new_paths, schema) if relink else None
-        if not records and relinked is None:
+        if not records and not staged and relinked is None:
             return self._delete_now(delete)
         failure: list[BaseException] = []
 
         def batches() -> Iterator[pa.RecordBatch]:
             try:
-                for start in range(0, len(records), _WRITE_BATCH_PAGES):
-                    yield self._to_batch(records[start : start + _WRITE_BATCH_PAGES], schema)
+                for chunk in chain([records], staged_batches(staged, new_paths,
+                                                             self._validate)):
+                    for start in range(0, len(chunk), _WRITE_BATCH_PAGES):
+                        yield self._to_batch(chunk[start : start + _WRITE_BATCH_PAGES], schema)
                 if relinked is not None:
                     yield from relinked.to_batches(max_chunksize=_WRITE_BATCH_PAGES)
             except BaseException as exc:  # LanceDB wraps it; keep ours to re-raise
@@ -202,24 +209,20 @@ class LanceDBIndexer:
                 f"writing {len(records)} pages to collection {self.name!r} failed: {exc}",
                 hint="nothing was written; check disk space and permissions, then retry",
             ) from exc
-        self._fulltext.refresh(self._table)  # derived: after the commit, never inside it
+        try:  # derived data, after the commit: its failure must not fail the commit
+            self._fulltext.refresh(self._table)
+        except Exception as exc:  # noqa: BLE001 - the next commit or search builds it again
+            log.warning("collection %r: full-text index not refreshed: %s", self.name, exc)
         return int(getattr(result, "num_deleted_rows", 0) or 0)
 
     def _relinked_rows(self, doc_ids: list[str], paths: Mapping[str, Sequence[str]],
                        schema: Any) -> Any:
         """The stored rows of ``doc_ids`` (every column) with their new source and paths."""
-        import pyarrow as pa
-
         table = self._scan(schema.names, where=f"doc_id IN {arrow_io.sql_string_list(doc_ids)}")
-        docs = table.column("doc_id").to_pylist()
-        missing = [d for d in doc_ids if d not in set(docs)]
+        missing = sorted(set(doc_ids) - set(table.column("doc_id").to_pylist()))
         if missing:
             raise missing_documents_error(self.name, missing)
-        columns = {name: table.column(name) for name in schema.names}
-        columns["source"] = pa.array([printable(paths[d][0]) for d in docs], pa.string())
-        if arrow_io.has_paths(schema):
-            columns["paths"] = arrow_io.paths_column([paths[d] for d in docs])
-        return pa.Table.from_arrays([columns[n] for n in schema.names], schema=schema)
+        return arrow_io.with_new_paths(table, paths, schema)
 
     def _to_batch(self, records: Sequence[PageRecord], schema: Any) -> Any:
         """One Arrow batch (a seam that tests use to fail a write halfway)."""
@@ -352,8 +355,7 @@ class LanceDBIndexer:
             chunk = rest[start : start + _KEYS_PER_QUERY]
             table = self._scan(self._record_columns(),
                                where=f"key IN {arrow_io.sql_string_list(chunk)}")
-            for rec in arrow_io.table_to_records(table):
-                found[rec.key] = rec
+            found.update((rec.key, rec) for rec in arrow_io.table_to_records(table))
         missing = [k for k in keys if k not in found]
         if missing:
             raise missing_pages_error(self.name, missing)

@@ -259,6 +259,15 @@ class OnnxSentenceModel:
             self._max_length = max_length
         return self._tokenizer.encode_batch(list(texts))
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text without the special ones (what a window budget counts)."""
+        if not texts:
+            return []
+        self._tokenizer.no_truncation()  # counted whole, as the torch tokenizer does
+        self._max_length = None
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encodings]
+
     def embed(self, texts: Sequence[str], *, max_length: int, batch_size: int) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)  # (n_texts, dim)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

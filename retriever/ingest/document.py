@@ -6,15 +6,19 @@ pixel cap), so a bad file fails in ``open_document`` before any encoder work is 
 it. Pixels are produced lazily, one page at a time, by ``Document.pages()``; a failure
 there (a page poppler cannot draw, an image stream that is truncated, a file replaced
 since opening) raises ``BadInputError`` naming the file and the page.
+
+``draw_pages`` renders a chosen set of pages from their ``PagePlan`` (number, expected
+size, DPI) alone, without the whole ``Document``: what a worker process needs to draw one
+page range of a long document (``retriever.ingest.producer``).
 """
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_DPI", "Document", "open_document"]
+__all__ = ["DEFAULT_DPI", "Document", "PagePlan", "draw_pages", "open_document"]
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +28,17 @@ from ..types import Page
 from .filekinds import stat_regular
 from .formats import DocumentKind, kind_for_path
 from .hashing import content_hash
-from .images import DEFAULT_MAX_PIXELS, iter_image_frames, pixel_cap_error, probe_image
-from .pdf import MIN_DPI, fit_dpi, read_pdf_info, render_pdf_page, render_size
+from .images import (
+    DEFAULT_MAX_PIXELS,
+    _check_cap,
+    _decode_errors,
+    _open,
+    iter_image_frames,
+    normalize_image,
+    pixel_cap_error,
+    probe_image,
+)
+from .pdf import MIN_DPI, fit_dpi, read_pdf_info, render_pdf_page, render_pdf_pages, render_size
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -35,6 +48,25 @@ DEFAULT_DPI = 150
 # points to 2 decimals); anything beyond this means poppler drew something else entirely.
 _SIZE_TOLERANCE_PX = 2
 _DOC_ID = re.compile(r"[0-9a-f]{20}")
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    """One page as it will be drawn: number (1-based), expected pixel size, PDF DPI."""
+
+    number: int
+    size: tuple[int, int]
+    dpi: int | None = None  # None for image files (their pixels are their own)
+
+
+def _check_drawn(source: str, number: int, image: PILImage, expected: tuple[int, int]) -> None:
+    drawn = zip(image.size, expected, strict=True)
+    if any(abs(a - b) > _SIZE_TOLERANCE_PX for a, b in drawn):
+        raise BadInputError(
+            source, "corrupt",
+            f"page {number}: poppler drew {image.size[0]}x{image.size[1]} px where "
+            f"the page size says {expected[0]}x{expected[1]} (broken page object?)",
+        )
 
 
 @dataclass(frozen=True)
@@ -111,14 +143,15 @@ class Document:
                 yield self._page(number, expected, dpi=dpi)
                 continue
             image = render_pdf_page(self.path, number, dpi)
-            drawn = zip(image.size, expected, strict=True)
-            if any(abs(a - b) > _SIZE_TOLERANCE_PX for a, b in drawn):
-                raise BadInputError(
-                    self.source, "corrupt",
-                    f"page {number}: poppler drew {image.size[0]}x{image.size[1]} px where "
-                    f"the page size says {expected[0]}x{expected[1]} (broken page object?)",
-                )
+            _check_drawn(self.source, number, image, expected)
             yield self._page(number, image.size, image=image, dpi=dpi)
+
+    def plans(self, numbers: Iterable[int] | None = None) -> tuple[PagePlan, ...]:
+        """The ``PagePlan`` of each page in ``numbers`` (default: every page)."""
+        numbers = range(1, self.page_count + 1) if numbers is None else numbers
+        dpis = self.page_dpis
+        return tuple(PagePlan(n, self.page_sizes[n - 1], dpis[n - 1] if dpis else None)
+                     for n in numbers)
 
     def _image_pages(self) -> Iterator[Page]:
         if not self.render:
@@ -128,6 +161,66 @@ class Document:
         frames = iter_image_frames(self.path, self.page_count, self.max_pixels)
         for number, image in enumerate(frames, start=1):
             yield self._page(number, image.size, image=image)
+
+
+def draw_pages(
+    path: str | os.PathLike[str], kind: DocumentKind, plans: Sequence[PagePlan],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Iterator[tuple[PagePlan, PILImage]]:
+    """Render the pages ``plans`` describe (ascending numbers), yielding each with its image.
+
+    PDF: one ``pdftoppm`` per run of consecutive pages at one DPI (a page whose DPI the
+    pixel cap lowered is drawn on its own), each image checked against its expected size.
+    Images: only the frames asked for are decoded (TIFF frames are reached by seeking).
+    Raises ``BadInputError`` naming the file and page.
+    """
+    path = Path(path)
+    if kind == "pdf":
+        yield from _draw_pdf(path, plans)
+    else:
+        yield from _draw_frames(path, plans, max_pixels)
+
+
+def _runs(plans: Sequence[PagePlan]) -> Iterator[list[PagePlan]]:
+    """Consecutive page numbers at one DPI: what one pdftoppm call can draw."""
+    run: list[PagePlan] = []
+    for plan in plans:
+        if run and (plan.number != run[-1].number + 1 or plan.dpi != run[-1].dpi):
+            yield run
+            run = []
+        run.append(plan)
+    if run:
+        yield run
+
+
+def _draw_pdf(path: Path, plans: Sequence[PagePlan]) -> Iterator[tuple[PagePlan, PILImage]]:
+    for run in _runs(plans):
+        dpi = run[0].dpi
+        if dpi is None:
+            raise UsageError(f"{path}: a PDF page plan needs its DPI")
+        images = render_pdf_pages(path, run[0].number, run[-1].number, dpi)
+        try:
+            for plan, image in zip(run, images):
+                _check_drawn(str(path), plan.number, image, plan.size)
+                yield plan, image
+        finally:
+            images.close()  # stops poppler if our caller stopped early
+
+
+def _draw_frames(
+    path: Path, plans: Sequence[PagePlan], max_pixels: int
+) -> Iterator[tuple[PagePlan, PILImage]]:
+    with _decode_errors(path):
+        image = _open(path)
+    with image:
+        for plan in plans:
+            with _decode_errors(path, plan.number):
+                if plan.number > 1 or image.tell() != 0:
+                    image.seek(plan.number - 1)
+                # The file may have changed since probing; never decode past the cap.
+                _check_cap(path, image.size, max_pixels, plan.number)
+                page = normalize_image(image)
+            yield plan, page
 
 
 def _check_options(dpi: int, max_pixels: int) -> None:

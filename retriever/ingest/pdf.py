@@ -13,7 +13,10 @@ file refused as "too-large". A caller that asks for less than 36 dpi keeps its o
 the floor.
 
 Rendering one page per poppler call keeps memory bounded by one page, whatever the
-document's length.
+document's length. ``render_pdf_pages`` draws a run of pages with one ``pdftoppm`` process
+instead (pdf2image would also run ``pdfinfo`` and ``pdftoppm -v`` around every call) and
+hands them over one at a time as they come out of the pipe, so memory stays bounded by a
+page there too.
 """
 
 from __future__ import annotations
@@ -27,12 +30,19 @@ __all__ = [
     "render_size",
     "fit_dpi",
     "render_pdf_page",
+    "render_pdf_pages",
 ]
 
 import math
 import os
 import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 from pathlib import Path
 
 from pdf2image import convert_from_path, pdfinfo_from_path
@@ -252,3 +262,127 @@ def render_pdf_page(path: str | Path, page_number: int, dpi: int) -> Image.Image
         return image if image.mode == "RGB" else image.convert("RGB")
     except OSError as exc:
         raise BadInputError(str(path), "corrupt", f"page {page_number}: {exc}") from exc
+
+
+def _read_ppm_header(stream: BinaryIO) -> tuple[bytes, int, int, int] | None:
+    """``(magic, width, height, maxval)`` of the next binary PPM/PGM in ``stream``; None at
+    the end of the stream. Tokens are separated by whitespace; the header ends with exactly
+    one whitespace byte before the pixels (netpbm's rule)."""
+    tokens: list[bytes] = []
+    token = b""
+    while len(tokens) < 4:
+        byte = stream.read(1)
+        if not byte:
+            if not tokens and not token:
+                return None
+            raise ValueError("truncated PPM header")
+        if byte.isspace():
+            if token:
+                tokens.append(token)
+                token = b""
+        elif byte == b"#" and not token:  # a comment runs to the end of the line
+            while (byte := stream.read(1)) not in (b"\n", b""):
+                pass
+        else:
+            token += byte
+            if len(token) > 16:
+                raise ValueError("not a PPM header")
+    magic, width, height, maxval = tokens[0], int(tokens[1]), int(tokens[2]), int(tokens[3])
+    if magic not in (b"P6", b"P5") or maxval != 255 or width < 1 or height < 1:
+        raise ValueError(f"unexpected PPM header {b' '.join(tokens)!r}")
+    return magic, width, height, maxval
+
+
+def _pdftoppm() -> str:
+    exe = shutil.which("pdftoppm")
+    if exe is None:
+        raise MissingDependencyError("poppler's pdftoppm is needed to render PDF pages and "
+                                     "was not found on PATH", hint=_POPPLER_HINT)
+    return exe
+
+
+def render_pdf_pages(
+    path: str | Path, first_page: int, last_page: int, dpi: int, *,
+    timeout: float = POPPLER_TIMEOUT_S,
+) -> Iterator[Image.Image]:
+    """Rasterize pages ``first_page..last_page`` (1-based) with one ``pdftoppm`` process,
+    yielding each page as an RGB image as soon as poppler has drawn it.
+
+    The pixels are exactly ``render_pdf_page``'s (same flags: ``-r dpi -cropbox``). The
+    whole run shares ``timeout``. Raises ``BadInputError`` naming the pages when poppler
+    fails or stops early, ``MissingDependencyError`` when it is not installed. Closing the
+    generator early stops poppler.
+    """
+    path = Path(path)
+    if not 1 <= first_page <= last_page:
+        raise ValueError(f"bad page range {first_page}-{last_page}")
+    where = f"page {first_page}" if first_page == last_page else \
+        f"pages {first_page}-{last_page}"
+    argv = [_pdftoppm(), "-r", str(dpi), "-cropbox", "-f", str(first_page), "-l",
+            str(last_page), _tool_arg(path)]
+    # stderr to a file, not a pipe: poppler can print thousands of warnings for a damaged
+    # page, and a full stderr pipe nobody reads would block it while we read stdout.
+    with tempfile.TemporaryFile() as errors:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=errors)
+        except OSError as exc:  # removed between which() and here, or not executable
+            raise _missing_poppler(exc) from exc
+        timed_out = threading.Event()
+
+        def expire() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        timer.start()
+        drawn = 0
+        try:
+            assert proc.stdout is not None
+            while True:
+                try:
+                    header = _read_ppm_header(proc.stdout)
+                    if header is None:
+                        break
+                    magic, width, height, _ = header
+                    mode, channels = ("RGB", 3) if magic == b"P6" else ("L", 1)
+                    data = proc.stdout.read(width * height * channels)
+                    if len(data) != width * height * channels:
+                        raise ValueError("truncated pixel data")
+                except ValueError as exc:
+                    if timed_out.is_set():
+                        break  # reported below, with the real cause
+                    proc.wait()
+                    raise _render_failure(path, where, errors, proc.returncode,
+                                          f"unreadable poppler output ({exc})") from exc
+                image = Image.frombytes(mode, (width, height), data)
+                del data  # the image holds its own copy; do not keep two
+                drawn += 1
+                yield image if mode == "RGB" else image.convert("RGB")
+            proc.wait()
+        finally:
+            timer.cancel()
+            if proc.poll() is None:  # the caller stopped early, or we are failing
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()  # type: ignore[union-attr]
+        if timed_out.is_set():
+            raise BadInputError(str(path), "too-large",
+                                f"{where}: rendering took longer than {timeout:g} s")
+        expected = last_page - first_page + 1
+        # Only the count matters: poppler exits non-zero after warnings it drew past, and
+        # render_pdf_page (through pdf2image) ignores its exit status too.
+        if drawn != expected:
+            raise _render_failure(path, where, errors, proc.returncode,
+                                  f"poppler produced {drawn} of {expected} page(s)")
+
+
+def _render_failure(path: Path, where: str, errors: BinaryIO, returncode: int | None,
+                    fallback: str) -> BadInputError:
+    errors.seek(0)
+    stderr = errors.read(64 * 1024).decode("utf-8", "replace")
+    if not stderr.strip():
+        return BadInputError(str(path), "corrupt", f"{where}: {fallback}")
+    error = _classify_poppler_error(path, stderr)
+    return BadInputError(str(path), error.reason, f"{where}: {error.detail}", hint=error.hint)

@@ -27,7 +27,28 @@ QUERIES = ["how much interest do I pay if I settle the invoice late?", "x",
 
 @pytest.fixture(scope="module")
 def torch_encoder() -> MiniLMLineEncoder:
-    return MiniLMLineEncoder(query_backend="torch")
+    return MiniLMLineEncoder(query_backend="torch", backend="torch")
+
+
+@pytest.mark.parametrize("granularity", ["lines", "windows"])
+def test_onnx_pages_match_the_torch_path(torch_encoder, granularity):
+    """Pages run on the ONNX export by default on a CPU: the same vectors and units as
+    torch (windows count tokens with the export's own tokenizer)."""
+    from retriever.ingest import open_document
+    from retriever.regions import text_layer_regions
+
+    pdf = SAMPLES / "annual-report.pdf"
+    layer = text_layer_regions(pdf)
+    pages = list(open_document(pdf, dpi=72, max_pixels=10**8, render=False).pages())
+    for page in pages:
+        page.regions = layer[page.page_number]
+    auto = MiniLMLineEncoder(granularity=granularity, window=24, overlap=8)
+    exact = MiniLMLineEncoder(granularity=granularity, window=24, overlap=8, backend="torch")
+    assert isinstance(auto._page_model(), OnnxSentenceModel) and auto._torch is None
+    for a, b in zip(auto.encode_pages(pages), exact.encode_pages(pages)):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        assert a.n == b.n and a.n > 0 and (a.vectors * b.vectors).sum(1).min() > 0.9999
+    assert auto._query_model() is auto._page_model()  # one model in memory, not two
 
 
 def test_onnx_queries_match_the_torch_path(torch_encoder):

@@ -82,7 +82,7 @@ def test_interrupt_keeps_finished_documents(tmp_path, monkeypatch):
     from retriever import indexing
 
     files = [SAMPLES / "annual-report.pdf", SAMPLES / "invoice.pdf", SAMPLES / "slide.pdf"]
-    real = indexing.document_records
+    real = indexing.encode_document
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
@@ -91,12 +91,12 @@ def test_interrupt_keeps_finished_documents(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(indexing, "document_records", interrupted)
+    monkeypatch.setattr(indexing, "encode_document", interrupted)
     with pytest.raises(IndexInterrupted) as stopped:  # a KeyboardInterrupt, with the report
         _retriever(tmp_path).index(files)
     assert stopped.value.report.indexed == [str(files[0].resolve())]
     assert stopped.value.report.interrupted
-    monkeypatch.setattr(indexing, "document_records", real)
+    monkeypatch.setattr(indexing, "encode_document", real)
     with _retriever(tmp_path) as r:
         assert list(r.indexer.documents().values()) == [str(files[0].resolve())]
         report = r.index(files)

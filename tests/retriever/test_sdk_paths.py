@@ -188,23 +188,23 @@ def test_a_file_name_that_is_not_utf8_is_indexed_and_found(tmp_path):
 def test_an_unexpected_error_in_one_file_does_not_stop_the_batch(tmp_path, monkeypatch):
     from retriever import indexing
 
-    real = indexing.document_records
+    real = indexing.encode_document
 
-    def buggy(path, *args, **kwargs):
-        if path.name == "invoice.pdf":
+    def buggy(job, *args, **kwargs):
+        if job.path.name == "invoice.pdf":
             raise ValueError("a bug in some plugin")
-        return real(path, *args, **kwargs)
+        return real(job, *args, **kwargs)
 
-    monkeypatch.setattr(indexing, "document_records", buggy)
+    monkeypatch.setattr(indexing, "encode_document", buggy)
     with _open(tmp_path) as r:
         report = r.index([SAMPLES / "invoice.pdf", SAMPLES / "slide.pdf"])
     assert [Path(p).name for p in report.indexed] == ["slide.pdf"]
     (failure,) = report.failed
     assert failure.reason == "error" and "ValueError: a bug in some plugin" in failure.detail
 
-    def missing(path, *args, **kwargs):
+    def missing(job, *args, **kwargs):
         raise MissingDependencyError("tesseract is not installed")
 
-    monkeypatch.setattr(indexing, "document_records", missing)
+    monkeypatch.setattr(indexing, "encode_document", missing)
     with pytest.raises(MissingDependencyError), _open(tmp_path) as r:
         r.index([SAMPLES / "annual-report.pdf"])
