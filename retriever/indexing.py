@@ -298,12 +298,14 @@ def _encode(run: _Run, path: Path, doc_id: str, source: str, records: list[PageR
     job = run.stream.planned(path) or DocumentJob(
         path, doc_id, source, run.staging.pages(doc_id) if run.staging else frozenset())
     staging, progress = run.staging, run.progress
+    encoded: set[int] = set()
 
     def sink(batch: list[PageRecord]) -> None:
         if staging is None:
             records.extend(batch)
         else:
             staging.add(batch)
+        encoded.update(r.page_number for r in batch)
         run.report.encoded_pages += len(batch)
 
     on_page = ((lambda page: progress("pages", page.page_number, 0, source))
@@ -324,8 +326,8 @@ def _encode(run: _Run, path: Path, doc_id: str, source: str, records: list[PageR
         if staging is not None:
             staging.discard(doc_id)
         raise no_text_error(path, run.encoder)
-    if staging is not None:
-        staged.append(staging.document(doc_id))
+    if staging is not None:  # what it holds now is known: no need to read it back
+        staged.append(StagedDocument(staging, doc_id, job.skip | encoded))
         run.report.reused_pages += len(job.skip)
     return outcome.page_count
 

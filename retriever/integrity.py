@@ -13,10 +13,12 @@ how to rebuild it, instead of a backend's traceback.
 
 from __future__ import annotations
 
-__all__ = ["MAX_PROBLEMS", "VerifyReport", "PageChecker", "corrupt_error", "open_checked",
-           "verify_collection"]
+__all__ = ["MAX_PROBLEMS", "VerifyReport", "PageChecker", "corrupt_error", "create_atomically",
+           "open_checked", "verify_collection"]
 
+import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -24,9 +26,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import CollectionCorruptError, CollectionNotFoundError, RetrieverError
+from .fileio import fsync_dir
 from .protocols import MaintainableIndexer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .manifest import Manifest
     from .protocols import Indexer
     from .sdk import Retriever
     from .specs import IndexerSpec
@@ -160,6 +166,26 @@ def _converts(exc: Exception) -> bool:
     missing-dependency errors keep their own message and exit code."""
     return type(exc) in (RetrieverError, CollectionNotFoundError) or not isinstance(
         exc, RetrieverError)
+
+
+def create_atomically(spec: IndexerSpec, final: Path, manifest: Manifest,
+                       options: dict[str, Any]) -> None:
+    """Create a backend's collection under a temporary name, then rename it to ``final``.
+
+    Why: a run killed halfway through creating a collection would otherwise leave a
+    backend directory without a table or manifest, which every later run takes for a
+    damaged collection. A rename is atomic: the collection is there whole, or not at all.
+    Leftovers of a killed creation are removed first (the caller holds the writer lock).
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for debris in final.parent.glob(f".{final.name}.new-*"):
+        shutil.rmtree(debris, ignore_errors=True)
+    tmp = final.parent / f".{final.name}.new-{os.getpid()}"
+    spec.create(path=tmp, manifest=manifest, **options).close()
+    if not tmp.exists():  # a backend that keeps nothing on disk (memory)
+        return
+    os.rename(tmp, final)
+    fsync_dir(final.parent)
 
 
 def open_checked(spec: IndexerSpec, collection: str, **kwargs: Any) -> Indexer:

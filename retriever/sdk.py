@@ -9,7 +9,6 @@ from __future__ import annotations
 __all__ = ["Retriever", "IndexReport", "DeleteReport", "ProgressCallback", "DEFAULT_MAX_PIXELS"]
 
 import inspect
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,9 +33,8 @@ from .indexing import (
     stored_paths,
     sync_roots,
 )
-from .fileio import fsync_dir
 from .ingest import discover
-from .integrity import open_checked
+from .integrity import create_atomically, open_checked
 from .locking import writer_lock, writes
 from .maintenance import auto_optimize
 from .manifest import Manifest
@@ -59,26 +57,6 @@ def _find_backend(path: Path) -> str | None:
         if (path / name).is_dir():
             return name
     return None
-
-
-def _create_atomically(spec: Any, final: Path, manifest: Manifest,
-                       options: dict[str, Any]) -> None:
-    """Create a backend's collection under a temporary name, then rename it to ``final``.
-
-    Why: a run killed halfway through creating a collection would otherwise leave a
-    backend directory without a table or manifest, which every later run takes for a
-    damaged collection. A rename is atomic: the collection is there whole, or not at all.
-    Leftovers of a killed creation are removed first (the caller holds the writer lock).
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for debris in final.parent.glob(f".{final.name}.new-*"):
-        shutil.rmtree(debris, ignore_errors=True)
-    tmp = final.parent / f".{final.name}.new-{os.getpid()}"
-    spec.create(path=tmp, manifest=manifest, **options).close()
-    if not tmp.exists():  # a backend that keeps nothing on disk (memory)
-        return
-    os.rename(tmp, final)
-    fsync_dir(final.parent)
 
 
 def _merge_quantization(argument: str | None, option: str | None) -> str | None:
@@ -179,7 +157,7 @@ class Retriever:
                                 indexer_options=build)
         if manifest is not None and not (self.path / backend).exists():
             # a new collection: made whole under another name, then renamed into place
-            _create_atomically(spec, self.path / backend, manifest, {**build, **runtime})
+            create_atomically(spec, self.path / backend, manifest, {**build, **runtime})
         # damaged files or an unknown format: one clear error naming the collection
         indexer = open_checked(spec, self.collection, path=self.path / backend,
                                manifest=manifest,

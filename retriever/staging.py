@@ -13,9 +13,9 @@ Layout, under the collection's ``staging/`` directory::
     <doc_id>/p000001.npz     one batch: its first page number in the name
     <doc_id>/p000009.npz
 
-Each ``.npz`` holds ``vectors`` (N, d), ``boxes`` (N, 4), ``offsets`` (P+1,) and
-``meta``, UTF-8 JSON bytes: one object per page (number, size, text-layer flag, source,
-regions in the stored column form). Files are written atomically (``fileio.py``) and read
+Each ``.npz`` holds ``vectors`` (N, d), ``boxes`` (N, 4), ``offsets`` (P+1,),
+``page_numbers`` and ``region_counts`` (P,), and ``meta``, UTF-8 JSON bytes: one object
+per page (number, size, text-layer flag, source, regions in the stored column form). Files are written atomically (``fileio.py``) and read
 with ``allow_pickle=False``; staged content is keyed by the document's content hash and
 only ever written by the collection's encoder, so a batch found here is valid for any
 later run on the same collection.
@@ -110,14 +110,11 @@ class Staging:
         out: set[int] = set()
         for _, path in self._files(doc_id):
             try:
-                out.update(int(p["page_number"]) for p in _read_meta(path))
+                out.update(_read_column(path, "page_numbers").tolist())
             except (OSError, ValueError, KeyError) as exc:
                 log.warning("ignoring unreadable staged batch %s: %s", path, exc)
                 path.unlink(missing_ok=True)
         return frozenset(out)
-
-    def document(self, doc_id: str) -> StagedDocument:
-        return StagedDocument(self, doc_id, self.pages(doc_id))
 
     def source(self, doc_id: str) -> str | None:
         """The path the staged pages of ``doc_id`` were read from (None: unreadable)."""
@@ -130,8 +127,8 @@ class Staging:
 
     def has_text(self, doc_id: str) -> bool:
         """Whether any staged page of ``doc_id`` has regions."""
-        return any(p.get("regions_count", 0) for _, path in self._files(doc_id)
-                   for p in _read_meta(path))
+        return any(_read_column(path, "region_counts").any()
+                   for _, path in self._files(doc_id))
 
     def add(self, records: Sequence[PageRecord]) -> None:
         """Stage one batch of pages of one document (atomic: all of it or none)."""
@@ -182,13 +179,22 @@ def _encode(records: Sequence[PageRecord]) -> bytes:
              else np.zeros((0, 4), np.float32))
     meta = [{"page_number": r.page_number, "width": r.width, "height": r.height,
              "has_text_layer": r.has_text_layer, "source": r.source, "paths": list(r.paths),
-             "regions_count": len(r.regions), "regions": regions_object(r.regions)}
+             "regions": regions_object(r.regions)}
             for r in records]
     buffer = io.BytesIO()
+    # page numbers and region counts also as small arrays: resume planning reads only
+    # these, never the regions' JSON
     np.savez(buffer, vectors=vectors, boxes=boxes.astype(np.float32),
+             page_numbers=np.array([r.page_number for r in records], np.int64),
+             region_counts=np.array([len(r.regions) for r in records], np.int64),
              offsets=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
              meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))
     return buffer.getvalue()
+
+
+def _read_column(path: Path, name: str) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as data:  # reads this member only
+        return data[name]
 
 
 def _read_meta(path: Path) -> list[dict]:

@@ -39,3 +39,18 @@ def run_cli(env: dict[str, str], *args: str | bytes,
     """Run to the end; stdout and stderr as bytes (the CLI must write valid UTF-8)."""
     return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env,
                           capture_output=True, timeout=timeout)
+
+
+def run_cli_home(args: list[str], home: Path, cwd: Path = REPO,
+                 timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user would (no third-party plugins, ``RETRIEVER_HOME=home``),
+    output as text; a run that hangs fails the test instead of the whole suite."""
+    import pytest
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RETRIEVER_HOME": str(home),
+           "RETRIEVER_LOAD_PLUGINS": ""}
+    try:
+        return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"retriever {' '.join(args)} hung for {timeout} s")

@@ -9,15 +9,15 @@ The in-memory FAISS index always matches the live pages: when it is loaded from 
 saved a few commits ago, the pages added since are added to it and the pages deleted since
 removed (or tombstoned). A commit therefore saves the index only when it was rebuilt or
 more than a tenth of its pages changed since the saved file, so indexing a document at a
-time does not rewrite the whole index every time.
-"""
+time does not rewrite the whole index every time."""
 
 from __future__ import annotations
 
 __all__ = ["FaissIndexer", "STORAGE_DTYPES"]
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence, Set
+from itertools import chain
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -195,11 +195,9 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
                 staged: Sequence[StagedDocument] = ()) -> int:
         """Delete documents, add pages and relink documents in one generation (``Indexer``).
 
-        Segments never change, so the pages of a relinked document are written again
-        with their new paths (same vectors, new page ids) in the commit's new segment.
-        The pages of ``staged`` documents are read back a few batches at a time and
-        written as segments of at most ``_STAGED_SEGMENT_PAGES`` pages.
-        """
+        Segments never change, so a relinked document's pages are written again (same
+        vectors, new page ids); ``staged`` documents are read back batch by batch into
+        segments of at most ``records.STAGED_SEGMENT_PAGES`` pages."""
         records, staged = list(records), list(staged)
         validate_records(records, self.manifest, self.name)
         doc_ids, new_paths = check_replace(records, delete, paths, [s.doc_id for s in staged])
@@ -207,8 +205,8 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
         if not (records or staged or doc_ids or new_paths):
             return 0
         chunks = staged_chunks(staged, new_paths, self.manifest, self.name)
-        return self._commit(records, doc_ids, relink=new_paths, staged=chunks,
-                            staged_docs={s.doc_id for s in staged})
+        relink = {d: p for d, p in new_paths.items() if d not in {s.doc_id for s in staged}}
+        return self._commit(records, doc_ids, relink=relink, staged=chunks)
 
     def compact(self) -> None:
         """Rewrite all pages into one segment without deleted ones and rebuild the index
@@ -217,11 +215,10 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
 
     def _commit(self, records: list[PageRecord], doc_ids: Sequence[str], *,
                 relink: Mapping[str, Sequence[str]] | None = None,
-                compact: bool = False, staged: Iterable[list[PageRecord]] = (),
-                staged_docs: Set[str] = frozenset()) -> int:
+                compact: bool = False, staged: Iterable[list[PageRecord]] = ()) -> int:
         with self._lock, self._writer:
             view = self._fresh()  # the latest generation, whoever wrote it
-            records = records + self._relinked(view, records, relink or {}, staged_docs)
+            records = records + self._relinked(view, records, relink or {})
             gen = view.generation
             number, dtype = gen.number + 1, gen.dtype
             deleted, segments, next_id = set(gen.deleted), list(view.segments), gen.next_page_id
@@ -229,8 +226,8 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
             gone = [i for i, d in enumerate(view.doc_ids()) if d in wanted]
             rewritten: set[str] = set()
             try:
-                chunks = ([records] if records else []) + [c for c in staged if c]
-                for part, chunk in enumerate(chunks):  # staged: read as it is written
+                # staged chunks are read lazily, one segment's worth in memory at a time
+                for part, chunk in enumerate(c for c in chain([records], staged) if c):
                     rewritten.update(r.key for r in chunk)
                     ids = np.arange(next_id, next_id + len(chunk), dtype=np.int64)
                     next_id += len(chunk)
@@ -271,10 +268,10 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
             return len(gone) - kept
 
     def _relinked(self, view: LiveView, records: list[PageRecord],
-                  relink: Mapping[str, Sequence[str]], staged: Set[str]) -> list[PageRecord]:
-        """The stored pages of the documents in ``relink`` that ``records`` (and the staged
-        documents) do not hold, with their new paths."""
-        added = {r.doc_id for r in records} | set(staged)
+                  relink: Mapping[str, Sequence[str]]) -> list[PageRecord]:
+        """The stored pages of the documents in ``relink`` that ``records`` does not hold,
+        with their new paths."""
+        added = {r.doc_id for r in records}
         wanted = {d: p for d, p in relink.items() if d not in added}
         if not wanted:
             return []

@@ -54,7 +54,7 @@ from pdf2image.exceptions import (
 )
 from PIL import Image
 
-from ..errors import BadInputError, MissingDependencyError
+from ..errors import BadInputError, MissingDependencyError, RetrieverError
 
 MIN_DPI = 36
 # A hostile or pathological PDF can keep poppler busy for ever; the batch must go on.
@@ -339,15 +339,17 @@ def render_pdf_pages(
         timer.start()
         drawn = 0
         try:
-            assert proc.stdout is not None
+            stdout = proc.stdout
+            if stdout is None:  # stdout=PIPE always gives one; a typed error, not an assert
+                raise RetrieverError("pdftoppm was started without an output pipe")
             while True:
                 try:
-                    header = _read_ppm_header(proc.stdout)
+                    header = _read_ppm_header(stdout)
                     if header is None:
                         break
                     magic, width, height, _ = header
                     mode, channels = ("RGB", 3) if magic == b"P6" else ("L", 1)
-                    data = proc.stdout.read(width * height * channels)
+                    data = stdout.read(width * height * channels)
                     if len(data) != width * height * channels:
                         raise ValueError("truncated pixel data")
                 except ValueError as exc:

@@ -25,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, RetrieverError
 from ..types import Page
 from .document import Document
 from .events import DocumentEnd, DocumentFailed, Event, PageReady, WorkerCrashedError
@@ -211,10 +211,12 @@ class Schedule:
             for other in doc.slots:
                 self._discard(other)
             error = slot.error
-            assert error is not None
+            if error is None:  # a slot leaves the queue with pages or with its error
+                raise RetrieverError(f"page schedule: {doc.job.path} ended without an error")
             if isinstance(error, MissingDependencyError):
                 raise error
             return DocumentFailed(doc.job, error)
         self._docs.popleft()
-        assert doc.document is not None
+        if doc.document is None:  # opened before its first range was scheduled
+            raise RetrieverError(f"page schedule: {doc.job.path} ended before it was opened")
         return DocumentEnd(doc.job, doc.document.page_count)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from repo_paths import REPO, SAMPLES
+from cli_subprocess import run_cli_home
+from repo_paths import SAMPLES
 from retriever import plugin_host
 from retriever.locking import writer_lock
 from retriever.manifest import EncoderIdentity, Manifest
@@ -27,14 +26,7 @@ ENCODER = EncoderIdentity(name="test/random", model_id="random", revision="r1", 
                           kind="multi")
 
 
-def _cli(args: list[str], home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "RETRIEVER_HOME": str(home),
-           "RETRIEVER_LOAD_PLUGINS": ""}
-    try:
-        return subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"retriever {' '.join(args)} hung for {timeout} s")
+_cli = run_cli_home  # the CLI as a user runs it (tests/cli_subprocess.py)
 
 
 def _build(home: Path, name: str, backend: str, pages: dict[str, list[int]],

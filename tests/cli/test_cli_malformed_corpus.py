@@ -15,18 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from cli_subprocess import run_cli_home
 from repo_paths import REPO, SAMPLES
 
 
-def _cli(args: list[str], home: Path, cwd: Path = REPO,
-         timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "RETRIEVER_HOME": str(home),
-           "RETRIEVER_LOAD_PLUGINS": ""}
-    try:
-        return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env,
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"retriever {' '.join(args)} hung for {timeout} s")
+_cli = run_cli_home  # the CLI as a user runs it (tests/cli_subprocess.py)
 
 
 @pytest.fixture(scope="module")
