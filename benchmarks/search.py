@@ -2,6 +2,7 @@
 
     python benchmarks/search.py              # the full run: 1k, 10k and 100k pages
     python benchmarks/search.py --sizes 1000 --big 0 --queries 6   # a quick look
+    python benchmarks/search.py --sizes 1000,10000 --big 0 --json  # + one JSON line per row
 
 Same process, same data, same threads (``--threads``, default 2, pins torch, OpenMP, MKL,
 OpenBLAS and LanceDB) for every system. Data: structured ColPali-shaped pages
@@ -11,12 +12,20 @@ float32 MaxSim on the same data. Sections:
 
 1. exact kernels, one query at a time (Nq=32): ours (torch; float32 and float16 storage;
    8 queries batched), our numpy fallback, a plain numpy blocked loop, colpali-engine's
-   ``score_multi_vector``; pages/s and the fraction of the 21.7k pages/s compute ceiling;
+   ``score_multi_vector`` given one pre-padded tensor (its fast path); pages/s and the
+   fraction of the compute ceiling, measured in the same run by a float32 matmul probe;
 2. two-stage search (binary, int8 codes; full vectors read from a float16 memmap) against
    exact search, LanceDB's own flat multivector search (1k only: it is slow), our LanceDB
-   collection with binary codes (1k), and fast-plaid (only if it can be installed next to
-   this torch); p50/p95 ms per query, recall@10, bytes per page in RAM and on disk, build;
+   collection with binary codes (through ``LanceDBIndexer.search``, the product path, at
+   every size), and fast-plaid (only if it can be installed next to this torch); p50/p95
+   ms per query, recall@10, bytes per page in RAM and on disk, build (cache and index
+   load reported as build);
 3. 100k pages, binary codes only, streamed (``search_stream.py``).
+
+Every row says what it went through: ``kernel`` (a bare kernel of ours), ``collection``
+(our indexer), ``peer`` (another project). The code kernels' matmul path (int8 or float32,
+picked by a probe on this host) and the coarse stage (IVF or scan) are printed with the
+rows they apply to. ``--json`` prints one JSON object per row as the last lines.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--centroids", type=int, default=16, help="per page, coarse stage")
     ap.add_argument("--workdir", default="/tmp/retriever-search-bench")
+    ap.add_argument("--json", action="store_true", help="one JSON object per row at the end")
     ap.add_argument("--omp-wait", default="PASSIVE", choices=["PASSIVE", "ACTIVE"],
                     help="OpenMP idle threads: PASSIVE sleeps (on a busy, shared machine "
                     "spinning threads slowed torch 7x here); ACTIVE spins")
@@ -52,6 +62,7 @@ if ARGS is not None:  # thread pools size themselves at import: pin them first
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import json  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import time  # noqa: E402
@@ -61,14 +72,16 @@ import numpy as np  # noqa: E402
 from retriever.scoring import maxsim_scores_many  # noqa: E402
 from retriever.scoring_torch import maxsim_many_torch  # noqa: E402
 from retriever.twostage import (  # noqa: E402
-    DEFAULT_CANDIDATES, ArrayVectors, CodeIndex, default_rerank, rank_pages, two_stage_search)
+    FULL_SCAN_PAGES, ArrayVectors, CodeIndex, default_candidates, default_rerank, rank_pages,
+    two_stage_search)
+from retriever.quantization_torch import code_matmul_path  # noqa: E402
 from search_peers import (  # noqa: E402
     colpali_engine_scores, fast_plaid_status, lancedb_native, numpy_blocked_scores)
 from synthetic import Corpus  # noqa: E402
 
 K = 10
-CEILING = 21_700  # pages/s: exact fp32 MaxSim at Nq=32 on 2 cores (BENCHMARKS.md)
 ROWS: list[dict] = []
+CEILING: dict[str, float] = {}  # pages/s of one query's matmul work, measured in main()
 
 
 def log(msg: str) -> None:
@@ -90,17 +103,47 @@ def recall(rankings: list, exact: list) -> float:
                           for r, e in zip(rankings, exact)]))
 
 
+def through_of(system: str) -> str:
+    if "LanceDBIndexer" in system:
+        return "collection"
+    return "kernel" if system.startswith("ours") else "peer"
+
+
 def add_row(section: str, system: str, n: int, times: np.ndarray, rankings, exact, *,
             per_call: int = 1, ram: float | None = None, disk: float | None = None,
             build: float | None = None, note: str = "") -> None:
     per_query = times / per_call
-    ROWS.append(dict(section=section, system=system, n=n, p50=np.median(per_query) * 1e3,
-                     p95=np.percentile(per_query, 95) * 1e3, pps=n / np.median(per_query),
+    # pages/s only where every page is scored: a two-stage search scores a few
+    scored_all = section == "exact" or "full scan" in system
+    ROWS.append(dict(section=section, system=system, through=through_of(system), n=n,
+                     p50=np.median(per_query) * 1e3,
+                     p95=np.percentile(per_query, 95) * 1e3,
+                     pps=n / np.median(per_query) if scored_all else None,
                      recall=recall(rankings, exact) if rankings is not None else None,
                      ram=ram, disk=disk, build=build, note=note))
     r = ROWS[-1]
-    log(f"  {section} {system} n={n}: p50 {r['p50']:.1f} ms, {r['pps']:.0f} pages/s"
+    log(f"  {section} {system} n={n}: p50 {r['p50']:.1f} ms"
+        + (f", {r['pps']:.0f} pages/s" if r["pps"] is not None else "")
         + (f", recall {r['recall']:.3f}" if r["recall"] is not None else ""))
+
+
+def measure_ceiling(threads: int, dim: int = 128, n_vectors: int = 1030, nq: int = 32
+                    ) -> float:
+    """Pages/s that a float32 matmul of one query against 16-page blocks reaches here:
+    the compute ceiling of exact MaxSim (the maximum and sum are extra work on top)."""
+    import torch
+
+    block = torch.randn(16 * n_vectors, dim)
+    q_t = torch.randn(dim, nq)
+    with torch.inference_mode():
+        for _ in range(3):
+            block @ q_t
+        times = []
+        for _ in range(20):
+            start = time.perf_counter()
+            block @ q_t
+            times.append(time.perf_counter() - start)
+    return 16 / min(times)
 
 
 def round_robin(systems: dict, queries: list) -> dict:
@@ -126,27 +169,31 @@ def exact_kernels(n: int, pages: np.ndarray, queries: list, exact: list) -> None
     offsets = np.arange(n + 1, dtype=np.int64) * pages.shape[1]
     every, slow = len(queries), ARGS.slow_queries if n > 2000 else len(queries)
     page_kb = pages[0].nbytes / 1024
-    tensors = [torch.from_numpy(p) for p in pages]
+    padded = torch.from_numpy(pages)  # (P, n, d): every page has one length, no padding
     rank = lambda scores: rank_pages(scores, K)  # noqa: E731
+    th = ARGS.threads
     systems = {
         "ours: torch kernel, fp32": (
-            lambda q: rank(maxsim_many_torch([q], flat, offsets)[0]), every, page_kb),
+            lambda q: rank(maxsim_many_torch([q], flat, offsets, threads=th)[0]), every,
+            page_kb),
         "ours: torch kernel, fp16 storage": (
-            lambda q: rank(maxsim_many_torch([q], flat16, offsets)[0]), every, page_kb / 2),
+            lambda q: rank(maxsim_many_torch([q], flat16, offsets, threads=th)[0]), every,
+            page_kb / 2),
         "ours: numpy fallback (retriever.scoring)": (
-            lambda q: rank(maxsim_scores_many([q], flat, offsets)[0]), slow, page_kb),
+            lambda q: rank(maxsim_scores_many([q], flat, offsets, threads=th)[0]), slow,
+            page_kb),
         "plain numpy blocked matmul+max": (
             lambda q: rank(numpy_blocked_scores(q, pages)), slow, page_kb),
-        "colpali-engine score_multi_vector": (
-            lambda q: rank(colpali_engine_scores(q, tensors)), slow, page_kb),
+        "colpali-engine score_multi_vector, padded tensor": (
+            lambda q: rank(colpali_engine_scores(q, padded)), slow, page_kb),
     }
     runs = round_robin({k: v[:2] for k, v in systems.items()}, queries)
     for name, (t, out) in runs.items():
         add_row("exact", name, n, t, out, exact, ram=systems[name][2])
     flat16 = None  # 2.6 GB at 10k pages: give it back before the next measurement
     batches = [queries[i : i + 8] for i in range(0, len(queries) - 7, 8)] or [queries]
-    t, out = timed(lambda qs: [rank(s) for s in maxsim_many_torch(qs, flat, offsets)],
-                   batches)
+    t, out = timed(lambda qs: [rank(s) for s in maxsim_many_torch(qs, flat, offsets,
+                                                                  threads=th)], batches)
     add_row("exact", f"ours: torch kernel, {len(batches[0])} queries/call", n, t,
             [r for rs in out for r in rs], exact, per_call=len(batches[0]), ram=page_kb)
 
@@ -160,20 +207,29 @@ def two_stage(n: int, pages: np.ndarray, queries: list, exact: list, workdir: Pa
             out.write(flat[lo : lo + (1 << 20)].astype(np.float16).tobytes())
     fetch = ArrayVectors(np.memmap(path, dtype=np.float16, mode="r", shape=flat.shape), offsets)
     disk_kb = path.stat().st_size / n / 1024
-    centroids = ARGS.centroids if n > 2 * DEFAULT_CANDIDATES else 0  # the stage runs past it
-    stage0 = f", {centroids} centroids/page -> {DEFAULT_CANDIDATES}" if centroids else ""
+    centroids = ARGS.centroids if n > FULL_SCAN_PAGES else 0  # the stage runs past it
+    stage0 = f", {centroids} centroids/page -> {default_candidates(n)}" if centroids else ""
     systems, built = {}, {}
-    for quantization, mode in (("binary", "asymmetric"), ("binary", "hamming"),
-                               ("int8", None)):
+    variants = [("binary", "asymmetric", "auto"), ("binary", "hamming", "auto"),
+                ("int8", None, "auto")]
+    if centroids:
+        variants.insert(1, ("binary", "asymmetric", "scan"))
+    for quantization, mode, coarse in variants:
         t0 = time.perf_counter()
         index = CodeIndex.build(flat, offsets, quantization, centroids=centroids,
                                 binary_mode=mode or "asymmetric")
+        index.coarse = coarse
+        if index.coarse_stage() == "ivf":
+            index.centroid_ivf()  # built once per collection load: counted as build
         build = time.perf_counter() - t0
         rerank = default_rerank(quantization)
-        name = f"ours: {quantization}{' ' + mode if mode else ''}, rerank {rerank}{stage0}"
+        stage = f", {index.coarse_stage()}" if centroids else ""
+        name = (f"ours: {quantization}{' ' + mode if mode else ''}, rerank {rerank}"
+                f"{stage0}{stage}")
 
         def search(q, index=index, rerank=rerank):
-            return two_stage_search(index, [q], fetch, rerank=rerank)[0][0]
+            return two_stage_search(index, [q], fetch, rerank=rerank,
+                                    threads=ARGS.threads)[0][0]
 
         systems[name] = (search, len(queries))
         built[name] = (index.nbytes / n / 1024, build)
@@ -183,17 +239,12 @@ def two_stage(n: int, pages: np.ndarray, queries: list, exact: list, workdir: Pa
     path.unlink()
 
 
-def lancedb_rows(n: int, pages: np.ndarray, queries: list, exact: list, workdir: Path) -> None:
+def lancedb_native_row(n: int, pages: np.ndarray, queries: list, exact: list,
+                       root: Path) -> None:
     import lancedb
     import pyarrow as pa
 
-    from indexers.lancedb.indexer import LanceDBIndexer
-    from retriever.manifest import EncoderIdentity, Manifest
-    from retriever.types import MultiVector, PageRecord
-
     p, nv, d = pages.shape
-    root = workdir / f"lancedb-{n}"
-    shutil.rmtree(root, ignore_errors=True)
     # LanceDB's own search on a float32 table (its fastest storage here)
     t0 = time.perf_counter()
     vec_type = pa.list_(pa.list_(pa.float32(), d))
@@ -207,21 +258,43 @@ def lancedb_rows(n: int, pages: np.ndarray, queries: list, exact: list, workdir:
     t, out = timed(lambda q: lancedb_native(table, q, K, n), slow)
     add_row("two-stage", "LanceDB 0.40 native flat multivector", n, t, out, exact,
             disk=_dir_kb(root / "native", n), build=build, ram=None)
-    # our LanceDB collection with binary codes: the product path, end to end
+
+
+def collection_rows(n: int, pages: np.ndarray, queries: list, exact: list,
+                    workdir: Path) -> None:
+    """Our LanceDB collection with binary codes: the product's search path, end to end."""
+    from indexers.lancedb.indexer import LanceDBIndexer
+    from retriever.manifest import EncoderIdentity, Manifest
+    from retriever.types import MultiVector, PageRecord
+
+    p, nv, d = pages.shape
+    root = workdir / f"lancedb-{n}"
+    shutil.rmtree(root, ignore_errors=True)
+    if n <= 1000:
+        lancedb_native_row(n, pages, queries, exact, root)
     enc = EncoderIdentity("bench/synthetic", "synthetic", "0", d, "multi")
     ix = LanceDBIndexer(root / "ours", Manifest(enc, "lancedb"), quantization="binary",
                         threads=ARGS.threads)
     boxes = np.zeros((nv, 4), np.float32)
     t0 = time.perf_counter()
-    ix.add([PageRecord(f"p{i:06d}", "/bench", 1, 1000, 1400,
-                       MultiVector(pages[i], boxes, check_norm=False)) for i in range(p)])
+    for lo in range(0, p, 500):  # written in batches, as indexing commits them
+        ix.add([PageRecord(f"p{i:06d}", "/bench", 1, 1000, 1400,
+                           MultiVector(pages[i], boxes, check_norm=False))
+                for i in range(lo, min(p, lo + 500))])
+    write = time.perf_counter() - t0
+    t0 = time.perf_counter()
     cache = ix._code_searcher().cache(ix._table)
-    build = time.perf_counter() - t0
+    if cache.index.coarse_stage() == "ivf":
+        cache.index.centroid_ivf()
+    load = time.perf_counter() - t0
+    log(f"  collection of {n}: written in {write:.0f} s, codes loaded in {load:.1f} s, "
+        f"coarse stage {cache.index.coarse_stage()}")
     mvs = [MultiVector(q, np.zeros((len(q), 4), np.float32), check_norm=False) for q in queries]
     t, out = timed(lambda q: [int(h.key[1:7]) for h in ix.search([q], K)[0]], mvs)
-    add_row("two-stage", f"ours: LanceDBIndexer binary, rerank {default_rerank('binary')}",
-            n, t, out, exact, ram=cache.nbytes / n / 1024, disk=_dir_kb(root / "ours", n),
-            build=build, note="fp16 table + codes")
+    add_row("two-stage", f"ours: LanceDBIndexer binary, rerank {default_rerank('binary')}, "
+            f"{cache.index.coarse_stage()}", n, t, out, exact, ram=cache.nbytes / n / 1024,
+            disk=_dir_kb(root / "ours", n), build=load,
+            note=f"fp16 table + codes; written in {write:.0f} s")
     ix.close()
     shutil.rmtree(root, ignore_errors=True)
 
@@ -244,9 +317,11 @@ def big(n: int, workdir: Path) -> None:
     rerank = default_rerank("binary")
     ram, disk = built.index.nbytes / n / 1024, built.disk_bytes / n / 1024
     t, out = timed(lambda q: two_stage_search(built.index, [q], built.vectors,
-                                              rerank=rerank)[0][0], queries)
+                                              rerank=rerank, threads=ARGS.threads)[0][0],
+                   queries)
     add_row("streamed", f"ours: binary, rerank {rerank}, {ARGS.centroids} centroids/page -> "
-            f"{DEFAULT_CANDIDATES}", n, t, out, exact, ram=ram, disk=disk, build=build)
+            f"{default_candidates(n)}, {built.index.coarse_stage()}", n, t, out, exact,
+            ram=ram, disk=disk, build=build)
     # the physics that the centroid stage avoids: a full scan of every page's codes
     codes, offsets = built.index.codes, built.index.offsets
     t, out = timed(lambda q: rank_pages(codes.score_many([q], offsets)[0], K),
@@ -260,20 +335,38 @@ def print_table() -> None:
     def f(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    print(f"\n{'section':9} {'system':58} {'pages':>7} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'pages/s':>8} {'ceil%':>6} {'recall':>6} {'RAM KB/p':>9} {'disk KB/p':>9} "
-          f"{'build s':>8}")
+    ceiling = CEILING["pages_per_s"]
+    print(f"\n{'section':9} {'system':64} {'via':10} {'pages':>7} {'p50 ms':>8} "
+          f"{'p95 ms':>8} {'pages/s':>8} {'ceil%':>6} {'recall':>6} {'RAM KB/p':>9} "
+          f"{'disk KB/p':>9} {'build s':>8}")
     for r in ROWS:
-        ceil = f"{100 * r['pps'] / CEILING:.0f}" if r["section"] == "exact" else "-"
-        print(f"{r['section']:9} {r['system'][:58]:58} {r['n']:7d} {r['p50']:8.1f} "
-              f"{r['p95']:8.1f} {r['pps']:8.0f} {ceil:>6} {f(r['recall'], '.3f'):>6} "
-              f"{f(r['ram'], '.1f'):>9} {f(r['disk'], '.1f'):>9} {f(r['build'], '.1f'):>8}")
+        ceil = f"{100 * r['pps'] / ceiling:.0f}" if r["section"] == "exact" else "-"
+        print(f"{r['section']:9} {r['system'][:64]:64} {r['through']:10} {r['n']:7d} "
+              f"{r['p50']:8.1f} {r['p95']:8.1f} {f(r['pps'], '8.0f'):>8} {ceil:>6} "
+              f"{f(r['recall'], '.3f'):>6} {f(r['ram'], '.1f'):>9} {f(r['disk'], '.1f'):>9} "
+              f"{f(r['build'], '.1f'):>8}")
+
+
+def print_json() -> None:
+    for r in ROWS:
+        print(json.dumps({
+            "system": r["system"], "through": r["through"], "pages": r["n"],
+            "threads": ARGS.threads, "p50_ms": round(r["p50"], 2),
+            "p95_ms": round(r["p95"], 2), "recall_at_10": r["recall"],
+            "ram_kb_per_page": r["ram"], "disk_kb_per_page": r["disk"],
+            "build_s": r["build"], "pages_per_s": r["pps"],
+            "ceiling_pages_per_s": CEILING["pages_per_s"],
+            "code_matmul": CEILING["code_matmul"], "section": r["section"]}))
 
 
 def main() -> None:
     import torch
 
     torch.set_num_threads(ARGS.threads)
+    CEILING["pages_per_s"] = measure_ceiling(ARGS.threads)
+    CEILING["code_matmul"] = code_matmul_path()
+    log(f"compute ceiling (float32 matmul probe, {ARGS.threads} threads): "
+        f"{CEILING['pages_per_s']:.0f} pages/s; code matmul path: {CEILING['code_matmul']}")
     workdir = Path(ARGS.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     clock = time.perf_counter()
@@ -293,8 +386,7 @@ def main() -> None:
             f"{np.mean([e[0] == t for e, t in zip(exact, targets)]):.0%} of queries")
         exact_kernels(n, pages, queries, exact)
         two_stage(n, pages, queries, exact, workdir)
-        if n <= 1000:
-            lancedb_rows(n, pages, queries, exact, workdir)
+        collection_rows(n, pages, queries, exact, workdir)
     if sizes:
         del all_pages, pages
     if ARGS.big:
@@ -303,7 +395,11 @@ def main() -> None:
     print(f"\nthreads {ARGS.threads} (OMP_WAIT_POLICY={ARGS.omp_wait}); Nq=32; k={K}; recall@{K} against exact fp32 MaxSim; "
           f"fast-plaid: {fast_plaid_status()}; peak RSS {peak_gb:.1f} GB; "
           f"total {time.perf_counter() - clock:.0f} s")
+    print(f"compute ceiling {CEILING['pages_per_s']:.0f} pages/s (float32 matmul probe); "
+          f"code matmul path {CEILING['code_matmul']}")
     print_table()
+    if ARGS.json:
+        print_json()
 
 
 if __name__ == "__main__":

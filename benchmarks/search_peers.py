@@ -31,7 +31,8 @@ def numpy_blocked_scores(query: np.ndarray, pages: np.ndarray, block: int = 16) 
 
 
 def colpali_engine_scores(query: np.ndarray, page_tensors: list[Any]) -> np.ndarray:
-    """colpali-engine's own scorer (``score_multi_vector``), on CPU, its default batch."""
+    """colpali-engine's own scorer (``score_multi_vector``), on CPU, its default batch;
+    ``page_tensors``: a list of (n, d) tensors or one pre-padded (P, n, d) tensor."""
     import torch
     from colpali_engine.utils.processing_utils import BaseVisualRetrieverProcessor
 

@@ -7,22 +7,31 @@ row is scaled by its vector's scale before the per-page maximum. Where ``torch._
 is missing or refuses a shape, the same integers go through a float32 matmul (exact: the
 sums stay far below 2**24).
 
+Which of the two runs is measured, not assumed: on CPUs without VNNI (AVX2 only, common
+on cloud AMD EPYC hosts) ``torch._int_mm`` was measured 6.7x slower than a float32 matmul
+of the same integers, on others it is several times faster. ``code_matmul_path`` times
+both once per process on a block-sized product and keeps the faster;
+``RETRIEVER_CODE_MATMUL=int8|float32`` forces one (tests force each).
+
 Imported only when a code kernel runs on the torch backend.
 """
 
 from __future__ import annotations
 
-__all__ = ["score_codes", "int_matmul"]
+__all__ = ["CODE_MATMUL_PATHS", "code_matmul_path", "score_codes", "int_matmul"]
 
-from collections.abc import Sequence
+import os
+import time
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
+from .errors import UsageError
 from .ragged import PageBlock
-from .scoring_torch import as_tensor, blocked_maxsim
+from .scoring_torch import as_tensor, blocked_maxsim, torch_threads
 
 if TYPE_CHECKING:
     from .quantization import PageCodes
@@ -40,9 +49,54 @@ def _has_int_mm() -> bool:
     return bool(out[0, 0].item() == 8)
 
 
-def int_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(m, k) int8 @ (k, n) int8 -> (m, n) int32, on the int8 path when torch has one."""
-    if _has_int_mm():
+CODE_MATMUL_PATHS = ("int8", "float32")
+#: the probe's product: one kernel block of int8 codes against 32 query vectors
+_PROBE_ROWS, _PROBE_DIM, _PROBE_QUERY = 4096, 128, 32
+
+
+def _fastest(fn: Callable[[], object], repeats: int = 5) -> float:
+    fn()  # warm-up: lazy kernels, allocator
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@lru_cache(maxsize=1)
+def _measured_path() -> str:
+    if not _has_int_mm():
+        return "float32"
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randint(-127, 128, (_PROBE_ROWS, _PROBE_DIM), dtype=torch.int8, generator=gen)
+    b = torch.randint(-127, 128, (_PROBE_DIM, _PROBE_QUERY), dtype=torch.int8, generator=gen)
+    b_float = b.float()
+    # kernel workers run torch single-threaded, so the probe does too; the float path pays
+    # the int8 -> float32 conversion of the block exactly as the kernel does
+    with torch_threads(1), torch.inference_mode():
+        t_int = _fastest(lambda: torch._int_mm(a, b))
+        t_float = _fastest(lambda: a.float() @ b_float)
+    return "int8" if t_int < t_float else "float32"
+
+
+def code_matmul_path() -> str:
+    """How code similarities are multiplied here: "int8" (``torch._int_mm``) or
+    "float32" (the same integers in a float32 matmul); measured once per process."""
+    forced = os.environ.get("RETRIEVER_CODE_MATMUL", "").strip().lower()
+    if forced in ("", "auto"):
+        return _measured_path()
+    if forced not in CODE_MATMUL_PATHS:
+        raise UsageError(f"RETRIEVER_CODE_MATMUL={forced!r} is not a code matmul path",
+                         hint=f"use one of {CODE_MATMUL_PATHS} or auto")
+    if forced == "int8" and not _has_int_mm():
+        raise UsageError("RETRIEVER_CODE_MATMUL=int8, but this torch has no int8 matmul")
+    return forced
+
+
+def int_matmul(a: torch.Tensor, b: torch.Tensor, path: str | None = None) -> torch.Tensor:
+    """(m, k) int8 @ (k, n) int8 -> (m, n) int32 on ``path`` (default: the probe's)."""
+    if (path or code_matmul_path()) == "int8":
         try:
             return torch._int_mm(a, b)
         except RuntimeError:  # a shape the backend does not take; the float path is exact
@@ -62,6 +116,7 @@ def score_codes(
     from .quantization import BinaryCodes, quantize_int8
 
     q_total = stacked.shape[0]
+    path = code_matmul_path()  # resolved once, outside the worker threads
     if isinstance(codes, BinaryCodes):
         q_codes, factors = codes.query_codes(stacked)  # (q_total, d) int8, (q_total,)
         q_t = torch.from_numpy(q_codes).T.contiguous()  # (d, q_total)
@@ -70,7 +125,7 @@ def score_codes(
 
         def similarities(block: PageBlock) -> Any:
             bits = as_tensor(codes.signs(block.rows)).view(torch.int8)  # (rows, d) 0/1
-            return int_matmul(bits, q_t)  # (rows, q_total) int32
+            return int_matmul(bits, q_t, path)  # (rows, q_total) int32
 
         def finish(best: Any) -> Any:  # the 0/1 dot product back to the +-1 one, scaled
             return (2 * best.float() - sums) * scale
@@ -80,7 +135,7 @@ def score_codes(
         scale = torch.from_numpy(q_scales)
 
         def similarities(block: PageBlock) -> Any:
-            dots = int_matmul(as_tensor(codes.values[block.rows]), q_t)  # (rows, q_total)
+            dots = int_matmul(as_tensor(codes.values[block.rows]), q_t, path)  # (rows, q_total)
             row_scale = as_tensor(codes.scales[block.rows]).unsqueeze(1)  # (rows, 1)
             return dots * row_scale  # int32 * float32 -> float32
 

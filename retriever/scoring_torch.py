@@ -49,7 +49,6 @@ BACKENDS = ("auto", "torch", "numpy")
 DEFAULT_BLOCK_ELEMENTS = 1 << 19
 _MIN_BLOCK_ROWS = 1024
 _MAX_BLOCK_ROWS = 1 << 17
-_threads_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -73,21 +72,46 @@ def resolve_backend(backend: str) -> str:
     return backend
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run with ``threads`` intra-op threads, restoring torch's setting afterwards."""
-    import torch
+class _SharedThreadSetting:
+    """torch's intra-op thread count is one process-wide number: the first of several
+    overlapping searches sets it, the last one out restores it. Nothing is held while a
+    search runs, so concurrent searches (threads of a server) never wait for each other;
+    an overlapping search that asks for another count runs with the one in force."""
 
-    if threads is None:
-        yield
-        return
-    with _threads_lock:  # the setting is process-wide; serialize who changes it
-        before = torch.get_num_threads()
-        torch.set_num_threads(max(1, int(threads)))
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._before = 0
+
+    @contextlib.contextmanager
+    def using(self, threads: int) -> Iterator[None]:
+        import torch
+
+        with self._lock:
+            if self._holders == 0:
+                self._before = torch.get_num_threads()
+                torch.set_num_threads(max(1, int(threads)))
+            self._holders += 1
         try:
             yield
         finally:
-            torch.set_num_threads(before)
+            with self._lock:
+                self._holders -= 1
+                if self._holders == 0:
+                    torch.set_num_threads(self._before)
+
+
+_SHARED_THREADS = _SharedThreadSetting()
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` intra-op threads, restoring torch's setting afterwards."""
+    if threads is None:
+        yield
+        return
+    with _SHARED_THREADS.using(threads):
+        yield
 
 
 def default_block_rows(q_total: int, block_elements: int = DEFAULT_BLOCK_ELEMENTS) -> int:
@@ -178,9 +202,25 @@ def blocked_maxsim(
             run(blocks)
         return out
     # interleaved, so every worker gets a similar share of a ragged plan
-    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, [blocks[i::workers] for i in range(workers)]))
+    with torch_threads(1):
+        list(_kernel_pool(workers).map(run, [blocks[i::workers] for i in range(workers)]))
     return out
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _kernel_pool(workers: int) -> ThreadPoolExecutor:
+    """One long-lived pool per size: starting threads for every search cost about 8 ms
+    per query here, and concurrent searches sharing a pool queue their blocks on the same
+    workers instead of oversubscribing the cores."""
+    with _pools_lock:
+        pool = _pools.get(workers)
+        if pool is None:
+            pool = _pools[workers] = ThreadPoolExecutor(workers,
+                                                        thread_name_prefix="maxsim")
+        return pool
 
 
 def maxsim_many_torch(

@@ -3,8 +3,10 @@
 Stages, per query:
 
 0. (large collections only) MaxSim against a few centroids per page
-   (``retriever.prefilter``), scored on their int8 codes (as good as float16 for this
-   stage, measured, and about twice as fast), keeps the best ``candidates`` pages;
+   (``retriever.prefilter``) keeps the best ``candidates`` pages: through a FAISS IVF
+   index over all centroids, probed per query vector, when FAISS is installed and there
+   are enough centroids (``retriever.search.centroid_ivf``: sublinear), else scored on
+   every centroid's int8 codes (linear, as good as float16 for this stage);
 1. MaxSim on the codes (binary or int8, ``retriever.quantization``) of those pages, or of
    every page when the collection is small, keeps the best ``rerank``;
 2. exact float32 MaxSim on the full-precision vectors of those, fetched on demand (a
@@ -23,13 +25,16 @@ __all__ = [
     "CodeIndex",
     "ArrayVectors",
     "FetchVectors",
+    "default_candidates",
     "default_rerank",
     "two_stage_search",
     "rank_pages",
 ]
 
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -42,13 +47,29 @@ from .scoring_torch import exact_maxsim_many
 #: pages reranked exactly per query, per code format; measured on the structured
 #: benchmark (benchmarks/search.py) to keep recall@10 against exact search at 0.95 or more
 DEFAULT_RERANK = {"binary": 128, "int8": 32}
-#: pages kept by the centroid stage; it runs only when a collection has over twice as many.
-#: On the structured benchmark the exact top-10 was always within the best 512 of 100k
-#: pages by centroids; 1024 leaves a margin and costs about 55 ms of code scoring
+#: pages kept by the centroid stage, at most. On the structured benchmark the exact top-10
+#: was always within the best 512 of 100k pages by centroids, and within the best 128 of
+#: 10k; the default grows with the collection (one page in 64, between 128 and 1024)
+#: because the code scoring of the candidates is the largest cost of a search
 DEFAULT_CANDIDATES = 1024
+MIN_CANDIDATES = 128
+#: up to this many pages the codes of every page are scored (no centroid stage): at 1k
+#: pages a full code scan took longer than exact search on a CPU without VNNI
+FULL_SCAN_PAGES = 512
+#: pages the IVF coarse stage hands to the exact centroid MaxSim, per candidate kept:
+#: 8 kept recall@10 at 1.00 at 10k pages where 2 and 4 lost pages (benchmarks/search.py)
+IVF_POOL = 8
+
+#: how stage 0 runs: "auto" (IVF when FAISS is installed and the centroids are many),
+#: "ivf", or "scan" (every centroid)
+COARSE_MODES = ("auto", "ivf", "scan")
 
 #: fetch(pages) -> (vectors (R, d) of those pages in the order given, offsets (m+1,))
 FetchVectors = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def default_candidates(n_pages: int) -> int:
+    return int(min(max(n_pages // 64, MIN_CANDIDATES), DEFAULT_CANDIDATES))
 
 
 def default_rerank(quantization: str) -> int:
@@ -89,8 +110,14 @@ class CodeIndex:
     offsets: np.ndarray  # (P+1,) rows of each page in ``codes``
     centroids: np.ndarray | None = None  # (C, d) float16
     centroid_offsets: np.ndarray | None = None  # (P+1,)
+    coarse: str = "auto"
+    _ivf: Any = field(default=None, init=False, repr=False)
+    _ivf_lock: Any = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.coarse not in COARSE_MODES:
+            raise RetrieverError(f"unknown coarse stage {self.coarse!r}",
+                                 hint=f"use one of {COARSE_MODES}")
         self.offsets = check_offsets(self.offsets, self.codes.n)
         if (self.centroids is None) != (self.centroid_offsets is None):
             raise RetrieverError("centroids and centroid_offsets come together")
@@ -126,7 +153,33 @@ class CodeIndex:
     @property
     def nbytes(self) -> int:
         extra = 0 if self._coarse is None else self.centroids.nbytes + self._coarse.nbytes
-        return int(self.codes.nbytes + extra + self.offsets.nbytes)
+        ivf = 0 if self._ivf is None else self._ivf.nbytes
+        return int(self.codes.nbytes + extra + ivf + self.offsets.nbytes)
+
+    def coarse_stage(self) -> str:
+        """What stage 0 runs on at the default candidates: "ivf", "scan", or "none" (no
+        centroids, or few enough pages that every page's codes are scored)."""
+        if self._coarse is None or self._full_scan(default_candidates(self.n_pages)):
+            return "none"
+        if self.coarse == "scan":
+            return "scan"
+        from .search.centroid_ivf import MIN_CENTROIDS, faiss_available
+
+        if self.coarse == "ivf" or (faiss_available() and len(self.centroids) >= MIN_CENTROIDS):
+            return "ivf"
+        return "scan"
+
+    def _full_scan(self, wide: int) -> bool:
+        return self.n_pages <= max(2 * wide, FULL_SCAN_PAGES)
+
+    def centroid_ivf(self) -> Any:
+        """The IVF over the centroids, built on first use (seconds at 100k pages)."""
+        with self._ivf_lock:
+            if self._ivf is None:
+                from .search.centroid_ivf import CentroidIVF
+
+                self._ivf = CentroidIVF.build(self.centroids, self.centroid_offsets)
+            return self._ivf
 
     def shortlist(
         self,
@@ -141,17 +194,28 @@ class CodeIndex:
         queries = list(queries)
         if not queries:
             return []
-        wide = max(candidates or DEFAULT_CANDIDATES, n)
-        if self._coarse is None or self.n_pages <= 2 * wide:
+        wide = max(candidates or default_candidates(self.n_pages), n)
+        if self._coarse is None or self._full_scan(wide):
             # one pass over every page's codes for all queries together
             scores = self.codes.score_many(queries, self.offsets, backend=backend,
                                            threads=threads)  # (n_queries, P)
             return [rank_pages(row, n) for row in scores]
-        coarse = self._coarse.score_many(queries, self.centroid_offsets, backend=backend,
-                                         threads=threads)  # (n_queries, P)
+        if self.coarse_stage() == "ivf":
+            # the IVF finds pages near some query vector; its imputed scores are rough, so
+            # the exact centroid MaxSim of those pages only picks the ``wide`` best
+            found = self.centroid_ivf().candidates(queries, IVF_POOL * wide)
+            wide_pages = []
+            for query, pool in zip(queries, found):
+                pool = np.sort(pool)
+                row = self._coarse.score_many([query], self.centroid_offsets, pages=pool,
+                                              backend=backend, threads=threads)[0]
+                wide_pages.append(pool[rank_pages(row, wide)])
+        else:
+            coarse = self._coarse.score_many(queries, self.centroid_offsets,
+                                             backend=backend, threads=threads)  # (nq, P)
+            wide_pages = [rank_pages(row, wide) for row in coarse]
         out = []
-        for query, row in zip(queries, coarse):
-            pages = rank_pages(row, wide)  # (wide,)
+        for query, pages in zip(queries, wide_pages):
             fine = self.codes.score_many([query], self.offsets, pages=pages,
                                          backend=backend, threads=threads)[0]
             out.append(pages[rank_pages(fine, n)])

@@ -36,13 +36,13 @@ def default_rerank(quantization: str) -> int:
 
 def _code_index(view: LiveView, quantization: str) -> Any:
     from retriever.prefilter import DEFAULT_CENTROIDS
-    from retriever.twostage import DEFAULT_CANDIDATES, CodeIndex
+    from retriever.twostage import FULL_SCAN_PAGES, CodeIndex
 
     def build() -> Any:
         vectors, offsets = view.exact_matrix() if view.has_exact() else view.gather(
             np.arange(len(view)))  # (N, d) float32, (P+1,)
-        # the centroid stage only runs past 2 * DEFAULT_CANDIDATES pages: skip its k-means
-        centroids = DEFAULT_CENTROIDS if len(view) > 2 * DEFAULT_CANDIDATES else 0
+        # the centroid stage only runs past FULL_SCAN_PAGES pages: skip its k-means
+        centroids = DEFAULT_CENTROIDS if len(view) > FULL_SCAN_PAGES else 0
         return CodeIndex.build(vectors, offsets, quantization, centroids=centroids)
 
     return view.cached(("codes", quantization), build)

@@ -305,13 +305,8 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
         with (same meaning; ``rerank``: pages scored exactly in stage 2, on codes for a
         quantized collection, after the FAISS shortlist otherwise).
         """
-        for name, value in (("rerank", rerank), ("candidates", candidates),
-                            ("token_k", token_k), ("nprobe", nprobe),
-                            ("ef_search", ef_search), ("threads", threads)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
-                raise UsageError(f"faiss search option {name}={value!r} is invalid",
-                                 hint=f"{name} must be a positive integer")
+        search.check_options(rerank=rerank, candidates=candidates, token_k=token_k,
+                             nprobe=nprobe, ef_search=ef_search, threads=threads)
         rerank = rerank or self.rerank
         candidates = candidates or self.candidates
         token_k, nprobe = token_k or self.token_k, nprobe or self.nprobe
@@ -325,18 +320,23 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
                     hint=f"search with encoder {self.manifest.encoder.name}")
         if not queries:
             return []
-        with self._lock:  # faiss indexes must not change while they are searched
+        with self._lock:  # a snapshot: a view never changes once built
             view, index = self._fresh(), self._index
-            if k <= 0 or len(view) == 0:
-                return [[] for _ in queries]
-            coded = self.quantization != "none"
-            budget = max(rerank or (codes.default_rerank(self.quantization) if coded
-                                    else candidates), k)
-            if len(view) <= budget or (index is None and not coded):
+        if k <= 0 or len(view) == 0:
+            return [[] for _ in queries]
+        coded = self.quantization != "none"
+        budget = max(rerank or (codes.default_rerank(self.quantization) if coded
+                                else candidates), k)
+        # exact and code searches read the immutable view alone: they hold no lock
+        if len(view) <= budget or (index is None and not coded):
+            return search.exact_search(view, queries, k, threads)
+        if coded:
+            return codes.code_search(view, queries, k, quantization=self.quantization,
+                                     rerank=budget, threads=threads)
+        with self._lock:  # the FAISS token index is updated in place by commits
+            view, index = self._fresh(), self._index
+            if index is None:  # dropped by a commit in between
                 return search.exact_search(view, queries, k, threads)
-            if coded:
-                return codes.code_search(view, queries, k, quantization=self.quantization,
-                                         rerank=budget, threads=threads)
             single = self.manifest.encoder.kind == "single"
             token_k = budget if single else token_k or 128
             nprobe = nprobe or (None if single else MULTI_NPROBE)

@@ -1,10 +1,7 @@
 """Search over a ``LiveView``: exact MaxSim, or FAISS candidates then exact MaxSim.
 
 Stage 1 asks the FAISS index for the ``token_k`` nearest stored vectors of every query
-vector. A page's approximate score is the sum, over query vectors, of its best retrieved
-similarity; a query vector that retrieved nothing from the page contributes the lowest
-similarity it did retrieve (an upper bound on what the page would give, the imputation
-ColBERTv2/PLAID use). The ``budget`` best pages by that score go to stage 2, exact MaxSim
+vector and scores pages from those hits (``retriever.search.imputed``). The ``budget`` best pages by that score go to stage 2, exact MaxSim
 over their full stored vectors with ``retriever.scoring``. Returned scores are therefore
 always exact; only which pages reach stage 2 is approximate.
 """
@@ -12,17 +9,28 @@ always exact; only which pages reach stage 2 is approximate.
 from __future__ import annotations
 
 __all__ = [
-    "empty_query_scores", "exact_search", "candidate_positions", "rerank", "two_stage",
+    "check_options", "empty_query_scores", "exact_search", "candidate_positions", "rerank", "two_stage",
 ]
 
 import numpy as np
 
+from retriever.errors import UsageError
 from retriever.protocols import ScoredPage
 from retriever.scoring import maxsim_scores, maxsim_scores_many, rank_pages
+from retriever.search.imputed import imputed_page_scores
 from retriever.types import MultiVector
 
 from .ann import TokenIndex
 from .state import LiveView
+
+
+def check_options(**options: int | None) -> None:
+    """Search options given per call: each absent or a positive integer."""
+    for name, value in options.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise UsageError(f"faiss search option {name}={value!r} is invalid",
+                             hint=f"{name} must be a positive integer")
 
 
 def empty_query_scores(view: LiveView) -> np.ndarray:
@@ -45,18 +53,7 @@ def candidate_positions(index: TokenIndex, view: LiveView, query: np.ndarray, *,
     """Live positions of at most ``budget`` pages most likely to score best (stage 1)."""
     sims, pages = index.search(query, token_k, nprobe=nprobe, ef_search=ef_search)  # (q, t)
     pos = view.positions(pages)  # (q, t); -1 where no hit or not a live page
-    found = pos >= 0
-    if not found.any():
-        return np.zeros(0, np.int64)
-    n_q = query.shape[0]
-    q_idx = np.broadcast_to(np.arange(n_q)[:, None], pos.shape)  # (q, t)
-    unique, inverse = np.unique(pos[found], return_inverse=True)  # (U,), (hits,)
-    best = np.full((unique.size, n_q), -np.inf, np.float32)  # (U, q)
-    np.maximum.at(best, (inverse, q_idx[found]), sims[found])
-    floor = np.where(found, sims, np.inf).min(axis=1)  # (q,): lowest similarity retrieved
-    floor = np.where(np.isfinite(floor), floor, 0.0).astype(np.float32)
-    best = np.where(np.isfinite(best), best, floor[None, :])
-    approx = best.sum(axis=1)  # (U,)
+    unique, approx = imputed_page_scores(sims, pos)  # (U,), (U,)
     if unique.size <= budget:
         return unique
     keep = np.argpartition(-approx, budget - 1)[:budget]

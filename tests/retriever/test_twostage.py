@@ -44,11 +44,11 @@ def test_rerank_covering_every_page_equals_exact_search(quantization, centroids)
 
 @pytest.mark.parametrize("quantization", ["binary", "int8"])
 def test_recall_with_the_centroid_stage_on_structured_pages(quantization):
-    pages, queries, targets = structured_corpus(400, n_queries=12, seed=1)
+    pages, queries, targets = structured_corpus(700, n_queries=12, seed=1)
     vectors, offsets = _flat(pages)
     index = CodeIndex.build(vectors, offsets, quantization, centroids=6)
     exact = _exact_top(queries, vectors, offsets, 10)
-    # 400 pages > 2 * 80 candidates: the centroid stage prunes before the codes run
+    # 700 pages > FULL_SCAN_PAGES: the centroid stage prunes before the codes run
     found = two_stage_search(index, queries, ArrayVectors(vectors, offsets), rerank=40,
                              candidates=80)
     recall = np.mean([len(set(e) & set(f[0][:10])) / 10 for e, f in zip(exact, found)])

@@ -1,0 +1,118 @@
+"""A sublinear coarse stage: FAISS IVF over every page's centroids, probed per query token.
+
+The brute-force coarse stage (``retriever.prefilter`` centroids scored by MaxSim against
+every page) costs ``query vectors x centroids x d`` per query: at 100k ColPali pages with
+16 centroids each that is 1.6M centroids, about 13 GFLOP, and it grows with the
+collection. Here the centroids of all pages go into one FAISS ``IndexIVFFlat`` (inner
+product); each query vector looks up its ``token_k`` nearest centroids in ``nprobe``
+lists, which touches a few percent of them whatever the collection size.
+
+A page's coarse score is its centroid MaxSim over what was found, missing similarities
+imputed (``retriever.search.imputed``); pages found by no query vector are not candidates.
+
+FAISS is optional (the ``faiss`` extra, installed by default): without it the coarse stage
+stays the brute-force scan.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CentroidIVF", "faiss_available", "DEFAULT_TOKEN_K", "DEFAULT_NPROBE",
+           "MIN_CENTROIDS"]
+
+import importlib.util
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from ..errors import RetrieverError
+from .imputed import imputed_page_scores
+
+#: nearest centroids kept per query vector, and inverted lists probed to find them;
+#: measured in benchmarks/search.py (two generators) for recall@10 >= 0.95 after rerank
+DEFAULT_TOKEN_K = 256
+DEFAULT_NPROBE = 16
+#: below this many centroids a brute-force scan is as fast as probing lists
+MIN_CENTROIDS = 32_768
+_TRAIN_PER_LIST = 40  # k-means sample per list: FAISS warns below 39
+_KMEANS_ITERATIONS = 10
+
+
+@lru_cache(maxsize=1)
+def faiss_available() -> bool:
+    return importlib.util.find_spec("faiss") is not None
+
+
+def _nlist_for(n_centroids: int) -> int:
+    # about sqrt(C) lists: trains in seconds at 1.6M centroids, lists of ~sqrt(C) each
+    return int(min(max(16, round(math.sqrt(n_centroids))), 65_536))
+
+
+class CentroidIVF:
+    """Page centroids in one FAISS IVF index; ``centroid_pages[c]`` is the page of id c."""
+
+    def __init__(self, index: Any, centroid_pages: np.ndarray, n_pages: int) -> None:
+        self.index = index
+        self.centroid_pages = np.asarray(centroid_pages, dtype=np.int64)  # (C,)
+        self.n_pages = int(n_pages)
+
+    @classmethod
+    def build(cls, centroids: np.ndarray, centroid_offsets: np.ndarray, *,
+              nlist: int | None = None, seed: int = 0) -> CentroidIVF:
+        """Train and fill the index from ``centroids`` (C, d) with page ``offsets`` (P+1,)."""
+        import faiss
+
+        cents = np.ascontiguousarray(centroids, dtype=np.float32)  # (C, d)
+        n, dim = cents.shape
+        if n == 0:
+            raise RetrieverError("no centroids to index")
+        nlist = min(nlist or _nlist_for(n), n)
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = _KMEANS_ITERATIONS
+        index.cp.seed = seed
+        sample = min(n, nlist * _TRAIN_PER_LIST)
+        # an even stride over all pages, not the first ones: pages arrive document by
+        # document, and the lists must cover every kind of page
+        train = cents[np.linspace(0, n - 1, sample).astype(np.int64)]
+        index.train(train)
+        index.add(cents)  # ids are row numbers
+        offsets = np.asarray(centroid_offsets, dtype=np.int64)
+        pages = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))  # (C,)
+        return cls(index, pages, offsets.size - 1)
+
+    @property
+    def nbytes(self) -> int:
+        # vectors + ids in the lists, the list centroids, and the page of each centroid
+        d = self.index.d
+        return int(self.index.ntotal * (4 * d + 8) + self.index.nlist * 4 * d
+                   + self.centroid_pages.nbytes)
+
+    def candidates(self, queries: Sequence[np.ndarray], n: int, *,
+                   token_k: int = DEFAULT_TOKEN_K, nprobe: int = DEFAULT_NPROBE
+                   ) -> list[np.ndarray]:
+        """Per query, up to ``n`` pages by coarse score, best first (ties: lower page)."""
+        import faiss
+
+        queries = [np.asarray(q, dtype=np.float32) for q in queries]
+        if not queries:
+            return []
+        sizes = [q.shape[0] for q in queries]
+        stacked = np.ascontiguousarray(np.concatenate(queries))  # (q_total, d)
+        token_k = min(token_k, self.index.ntotal)
+        params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.index.nlist))
+        sims, ids = self.index.search(stacked, token_k, params=params)  # (q_total, token_k)
+        out, start = [], 0
+        for size in sizes:
+            out.append(self._rank(sims[start : start + size], ids[start : start + size], n))
+            start += size
+        return out
+
+    def _rank(self, sims: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+        """One query's hits (q, token_k) -> its ``n`` best pages by imputed centroid MaxSim."""
+        pages = np.where(ids >= 0, self.centroid_pages[ids.clip(min=0)], -1)  # (q, t)
+        cand, scores = imputed_page_scores(sims, pages)  # (m,), (m,)
+        order = np.lexsort((cand, -scores.astype(np.float64)))[:n]
+        return cand[order]
