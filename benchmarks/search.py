@@ -47,6 +47,8 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--centroids", type=int, default=16, help="per page, coarse stage")
     ap.add_argument("--workdir", default="/tmp/retriever-search-bench")
     ap.add_argument("--json", action="store_true", help="one JSON object per row at the end")
+    ap.add_argument("--sections", default="exact,two-stage,collection",
+                    help="which of exact, two-stage, collection to run per size")
     ap.add_argument("--omp-wait", default="PASSIVE", choices=["PASSIVE", "ACTIVE"],
                     help="OpenMP idle threads: PASSIVE sleeps (on a busy, shared machine "
                     "spinning threads slowed torch 7x here); ACTIVE spins")
@@ -62,9 +64,7 @@ if ARGS is not None:  # thread pools size themselves at import: pin them first
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import json  # noqa: E402
 import resource  # noqa: E402
-import shutil  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -75,57 +75,13 @@ from retriever.twostage import (  # noqa: E402
     FULL_SCAN_PAGES, ArrayVectors, CodeIndex, default_candidates, default_rerank, rank_pages,
     two_stage_search)
 from retriever.quantization_torch import code_matmul_path  # noqa: E402
+from search_collection import collection_rows  # noqa: E402
 from search_peers import (  # noqa: E402
-    colpali_engine_scores, fast_plaid_status, lancedb_native, numpy_blocked_scores)
+    colpali_engine_scores, fast_plaid_status, numpy_blocked_scores)
+from search_rows import (  # noqa: E402
+    CEILING, EXTRA, K, ROWS, THREADS, add_row, log, print_json, print_table, round_robin,
+    timed)
 from synthetic import Corpus  # noqa: E402
-
-K = 10
-ROWS: list[dict] = []
-CEILING: dict[str, float] = {}  # pages/s of one query's matmul work, measured in main()
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def timed(fn, items) -> tuple[np.ndarray, list]:
-    fn(items[0])  # warm-up: lazy imports, thread pools, page cache
-    times, outs = [], []
-    for item in items:
-        start = time.perf_counter()
-        outs.append(fn(item))
-        times.append(time.perf_counter() - start)
-    return np.array(times), outs
-
-
-def recall(rankings: list, exact: list) -> float:
-    return float(np.mean([len(set(map(int, r[:K])) & set(map(int, e))) / K
-                          for r, e in zip(rankings, exact)]))
-
-
-def through_of(system: str) -> str:
-    if "LanceDBIndexer" in system:
-        return "collection"
-    return "kernel" if system.startswith("ours") else "peer"
-
-
-def add_row(section: str, system: str, n: int, times: np.ndarray, rankings, exact, *,
-            per_call: int = 1, ram: float | None = None, disk: float | None = None,
-            build: float | None = None, note: str = "") -> None:
-    per_query = times / per_call
-    # pages/s only where every page is scored: a two-stage search scores a few
-    scored_all = section == "exact" or "full scan" in system
-    ROWS.append(dict(section=section, system=system, through=through_of(system), n=n,
-                     p50=np.median(per_query) * 1e3,
-                     p95=np.percentile(per_query, 95) * 1e3,
-                     pps=n / np.median(per_query) if scored_all else None,
-                     recall=recall(rankings, exact) if rankings is not None else None,
-                     ram=ram, disk=disk, build=build, note=note))
-    r = ROWS[-1]
-    log(f"  {section} {system} n={n}: p50 {r['p50']:.1f} ms"
-        + (f", {r['pps']:.0f} pages/s" if r["pps"] is not None else "")
-        + (f", recall {r['recall']:.3f}" if r["recall"] is not None else ""))
-
 
 def measure_ceiling(threads: int, dim: int = 128, n_vectors: int = 1030, nq: int = 32
                     ) -> float:
@@ -144,21 +100,6 @@ def measure_ceiling(threads: int, dim: int = 128, n_vectors: int = 1030, nq: int
             block @ q_t
             times.append(time.perf_counter() - start)
     return 16 / min(times)
-
-
-def round_robin(systems: dict, queries: list) -> dict:
-    """Time several systems query by query, taking turns, so a load that comes and goes
-    on a shared machine hits them alike. ``systems``: name -> (fn, how many queries)."""
-    for fn, _ in systems.values():
-        fn(queries[0])  # warm-up: lazy imports, thread pools, page cache
-    runs = {name: ([], []) for name in systems}
-    for i, query in enumerate(queries):
-        for name, (fn, limit) in systems.items():
-            if i < limit:
-                start = time.perf_counter()
-                runs[name][1].append(fn(query))
-                runs[name][0].append(time.perf_counter() - start)
-    return {name: (np.array(t), out) for name, (t, out) in runs.items()}
 
 
 def exact_kernels(n: int, pages: np.ndarray, queries: list, exact: list) -> None:
@@ -239,70 +180,6 @@ def two_stage(n: int, pages: np.ndarray, queries: list, exact: list, workdir: Pa
     path.unlink()
 
 
-def lancedb_native_row(n: int, pages: np.ndarray, queries: list, exact: list,
-                       root: Path) -> None:
-    import lancedb
-    import pyarrow as pa
-
-    p, nv, d = pages.shape
-    # LanceDB's own search on a float32 table (its fastest storage here)
-    t0 = time.perf_counter()
-    vec_type = pa.list_(pa.list_(pa.float32(), d))
-    inner = pa.FixedSizeListArray.from_arrays(pa.array(pages.reshape(-1)), d)
-    column = pa.ListArray.from_arrays(pa.array(np.arange(p + 1, dtype=np.int32) * nv), inner)
-    table = lancedb.connect(root / "native").create_table(
-        "pages", pa.table({"page": pa.array(np.arange(p), pa.int32()),
-                           "vectors": column.cast(vec_type)}))
-    build = time.perf_counter() - t0
-    slow = queries[: ARGS.slow_queries]
-    t, out = timed(lambda q: lancedb_native(table, q, K, n), slow)
-    add_row("two-stage", "LanceDB 0.40 native flat multivector", n, t, out, exact,
-            disk=_dir_kb(root / "native", n), build=build, ram=None)
-
-
-def collection_rows(n: int, pages: np.ndarray, queries: list, exact: list,
-                    workdir: Path) -> None:
-    """Our LanceDB collection with binary codes: the product's search path, end to end."""
-    from indexers.lancedb.indexer import LanceDBIndexer
-    from retriever.manifest import EncoderIdentity, Manifest
-    from retriever.types import MultiVector, PageRecord
-
-    p, nv, d = pages.shape
-    root = workdir / f"lancedb-{n}"
-    shutil.rmtree(root, ignore_errors=True)
-    if n <= 1000:
-        lancedb_native_row(n, pages, queries, exact, root)
-    enc = EncoderIdentity("bench/synthetic", "synthetic", "0", d, "multi")
-    ix = LanceDBIndexer(root / "ours", Manifest(enc, "lancedb"), quantization="binary",
-                        threads=ARGS.threads)
-    boxes = np.zeros((nv, 4), np.float32)
-    t0 = time.perf_counter()
-    for lo in range(0, p, 500):  # written in batches, as indexing commits them
-        ix.add([PageRecord(f"p{i:06d}", "/bench", 1, 1000, 1400,
-                           MultiVector(pages[i], boxes, check_norm=False))
-                for i in range(lo, min(p, lo + 500))])
-    write = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cache = ix._code_searcher().cache(ix._table)
-    if cache.index.coarse_stage() == "ivf":
-        cache.index.centroid_ivf()
-    load = time.perf_counter() - t0
-    log(f"  collection of {n}: written in {write:.0f} s, codes loaded in {load:.1f} s, "
-        f"coarse stage {cache.index.coarse_stage()}")
-    mvs = [MultiVector(q, np.zeros((len(q), 4), np.float32), check_norm=False) for q in queries]
-    t, out = timed(lambda q: [int(h.key[1:7]) for h in ix.search([q], K)[0]], mvs)
-    add_row("two-stage", f"ours: LanceDBIndexer binary, rerank {default_rerank('binary')}, "
-            f"{cache.index.coarse_stage()}", n, t, out, exact, ram=cache.nbytes / n / 1024,
-            disk=_dir_kb(root / "ours", n), build=load,
-            note=f"fp16 table + codes; written in {write:.0f} s")
-    ix.close()
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def _dir_kb(path: Path, n: int) -> float:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / n / 1024
-
-
 def big(n: int, workdir: Path) -> None:
     from search_stream import build_streamed
 
@@ -331,38 +208,11 @@ def big(n: int, workdir: Path) -> None:
     (workdir / f"vectors-{n}.f16").unlink()
 
 
-def print_table() -> None:
-    def f(v, fmt):
-        return "-" if v is None else format(v, fmt)
-
-    ceiling = CEILING["pages_per_s"]
-    print(f"\n{'section':9} {'system':64} {'via':10} {'pages':>7} {'p50 ms':>8} "
-          f"{'p95 ms':>8} {'pages/s':>8} {'ceil%':>6} {'recall':>6} {'RAM KB/p':>9} "
-          f"{'disk KB/p':>9} {'build s':>8}")
-    for r in ROWS:
-        ceil = f"{100 * r['pps'] / ceiling:.0f}" if r["section"] == "exact" else "-"
-        print(f"{r['section']:9} {r['system'][:64]:64} {r['through']:10} {r['n']:7d} "
-              f"{r['p50']:8.1f} {r['p95']:8.1f} {f(r['pps'], '8.0f'):>8} {ceil:>6} "
-              f"{f(r['recall'], '.3f'):>6} {f(r['ram'], '.1f'):>9} {f(r['disk'], '.1f'):>9} "
-              f"{f(r['build'], '.1f'):>8}")
-
-
-def print_json() -> None:
-    for r in ROWS:
-        print(json.dumps({
-            "system": r["system"], "through": r["through"], "pages": r["n"],
-            "threads": ARGS.threads, "p50_ms": round(r["p50"], 2),
-            "p95_ms": round(r["p95"], 2), "recall_at_10": r["recall"],
-            "ram_kb_per_page": r["ram"], "disk_kb_per_page": r["disk"],
-            "build_s": r["build"], "pages_per_s": r["pps"],
-            "ceiling_pages_per_s": CEILING["pages_per_s"],
-            "code_matmul": CEILING["code_matmul"], "section": r["section"]}))
-
-
 def main() -> None:
     import torch
 
     torch.set_num_threads(ARGS.threads)
+    THREADS[0] = ARGS.threads
     CEILING["pages_per_s"] = measure_ceiling(ARGS.threads)
     CEILING["code_matmul"] = code_matmul_path()
     log(f"compute ceiling (float32 matmul probe, {ARGS.threads} threads): "
@@ -384,9 +234,14 @@ def main() -> None:
         exact = [rank_pages(row, K) for row in maxsim_many_torch(queries, flat, offsets)]
         log(f"{n} pages: exact top-1 is the target for "
             f"{np.mean([e[0] == t for e, t in zip(exact, targets)]):.0%} of queries")
-        exact_kernels(n, pages, queries, exact)
-        two_stage(n, pages, queries, exact, workdir)
-        collection_rows(n, pages, queries, exact, workdir)
+        sections = ARGS.sections.split(",")
+        if "exact" in sections:
+            exact_kernels(n, pages, queries, exact)
+        if "two-stage" in sections:
+            two_stage(n, pages, queries, exact, workdir)
+        if "collection" in sections:
+            collection_rows(n, pages, queries, exact, workdir, ARGS.threads,
+                            ARGS.slow_queries)
     if sizes:
         del all_pages, pages
     if ARGS.big:
@@ -398,6 +253,8 @@ def main() -> None:
     print(f"compute ceiling {CEILING['pages_per_s']:.0f} pages/s (float32 matmul probe); "
           f"code matmul path {CEILING['code_matmul']}")
     print_table()
+    for extra in EXTRA:
+        print(extra)
     if ARGS.json:
         print_json()
 

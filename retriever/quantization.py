@@ -283,3 +283,4 @@ def encode_codes(quantization: str, vectors: np.ndarray, *,
     if quantization == "int8":
         return Int8Codes.encode(vectors)
     raise UsageError("quantization 'none' has no codes")
+

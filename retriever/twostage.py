@@ -40,7 +40,8 @@ import numpy as np
 
 from .errors import RetrieverError
 from .prefilter import DEFAULT_CENTROIDS, page_centroids
-from .quantization import Int8Codes, PageCodes, check_quantization, encode_codes
+from .growable import Spare, append_rows
+from .quantization import BinaryCodes, Int8Codes, PageCodes, check_quantization, encode_codes
 from .ragged import check_offsets, page_rows
 from .scoring_torch import exact_maxsim_many
 
@@ -111,7 +112,10 @@ class CodeIndex:
     centroids: np.ndarray | None = None  # (C, d) float16
     centroid_offsets: np.ndarray | None = None  # (P+1,)
     coarse: str = "auto"
+    #: int8 codes of ``centroids``, when the caller has them (else computed here)
+    coarse_codes: Int8Codes | None = field(default=None, repr=False)
     _ivf: Any = field(default=None, init=False, repr=False)
+    _spares: dict[str, Spare] = field(default_factory=dict, init=False, repr=False)
     _ivf_lock: Any = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -125,7 +129,9 @@ class CodeIndex:
             self.centroid_offsets = check_offsets(self.centroid_offsets, len(self.centroids))
             if self.centroid_offsets.size != self.offsets.size:
                 raise RetrieverError("centroid offsets do not cover the same pages as codes")
-            self._coarse: Int8Codes | None = Int8Codes.encode(self.centroids)
+            self._coarse: Int8Codes | None = (self.coarse_codes if self.coarse_codes is not None
+                                              else Int8Codes.encode(self.centroids))
+            self.coarse_codes = None  # held once, as _coarse
         else:
             self._coarse = None
 
@@ -168,6 +174,51 @@ class CodeIndex:
         if self.coarse == "ivf" or (faiss_available() and len(self.centroids) >= MIN_CENTROIDS):
             return "ivf"
         return "scan"
+
+    def updated(self, keep: np.ndarray, new: CodeIndex) -> CodeIndex:
+        """This index's pages ``keep`` (ascending positions), then every page of ``new``:
+        what a commit that removed and added pages leaves. When nothing was removed the
+        new rows are appended in place (``retriever.growable``), so the cost is that of
+        the new pages only; removals copy the kept rows once. A built IVF coarse stage is
+        carried over (the new centroids are added to it)."""
+        keep = np.asarray(keep, dtype=np.int64)
+        everything = keep.size == self.n_pages
+        spares: dict[str, Spare] = {}
+
+        def join(name: str, head: np.ndarray, tail: np.ndarray, rows: np.ndarray | None
+                 ) -> np.ndarray:
+            if rows is None:
+                joined, spares[name] = append_rows(head, self._spares.get(name), tail)
+                return joined
+            return np.concatenate([head[rows], tail])
+
+        rows = None if everything else page_rows(self.offsets, keep)
+        if isinstance(self.codes, BinaryCodes):
+            codes: PageCodes = BinaryCodes(join("bits", self.codes.bits, new.codes.bits, rows),
+                                           self.codes.dim, self.codes.mode)
+        else:
+            codes = Int8Codes(join("values", self.codes.values, new.codes.values, rows),
+                              join("scales", self.codes.scales, new.codes.scales, rows))
+        lengths = np.concatenate([np.diff(self.offsets)[keep], np.diff(new.offsets)])
+        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        if self._coarse is None or new._coarse is None:
+            out = CodeIndex(codes, offsets, coarse=self.coarse)
+            out._spares = spares
+            return out
+        cent_rows = None if everything else page_rows(self.centroid_offsets, keep)
+        cents = join("centroids", self.centroids, new.centroids, cent_rows)
+        coarse_codes = Int8Codes(
+            join("coarse_values", self._coarse.values, new._coarse.values, cent_rows),
+            join("coarse_scales", self._coarse.scales, new._coarse.scales, cent_rows))
+        cent_lengths = np.concatenate([np.diff(self.centroid_offsets)[keep],
+                                       np.diff(new.centroid_offsets)])
+        cent_offsets = np.concatenate(([0], np.cumsum(cent_lengths))).astype(np.int64)
+        out = CodeIndex(codes, offsets, cents, cent_offsets, coarse=self.coarse,
+                        coarse_codes=coarse_codes)
+        out._spares = spares
+        if self._ivf is not None:
+            out._ivf = self._ivf.updated(keep, new.centroids, new.centroid_offsets)
+        return out
 
     def _full_scan(self, wide: int) -> bool:
         return self.n_pages <= max(2 * wide, FULL_SCAN_PAGES)

@@ -17,7 +17,8 @@ vectors) and read the full vectors of the shortlisted pages from the table by ro
 from __future__ import annotations
 
 __all__ = ["CODE_COLUMNS", "code_fields", "code_columns", "CodeCache", "CodeSearcher",
-           "load_code_cache", "fetch_vectors", "code_search", "StaleCacheError"]
+           "load_code_cache", "refresh_code_cache", "fetch_vectors", "code_search",
+           "StaleCacheError"]
 
 import threading
 from collections.abc import Sequence
@@ -100,12 +101,12 @@ class CodeCache:
         return int(self.index.nbytes + self.row_ids.nbytes)
 
 
-def load_code_cache(table: Any, version: int, quantization: str, dim: int,
-                    binary_mode: str = "asymmetric") -> CodeCache:
-    """Scan keys, row ids, codes and centroids (never the full vectors) into memory."""
-    columns = ["key", "codes", "centroids"] + (["code_scales"] if quantization == "int8"
-                                               else [])
-    data = table.search().with_row_id(True).select(columns).limit(None).to_arrow()
+def _code_columns(quantization: str) -> list[str]:
+    return ["key", "codes", "centroids"] + (["code_scales"] if quantization == "int8" else [])
+
+
+def _index_of(data: Any, quantization: str, dim: int, binary_mode: str) -> CodeIndex:
+    """Codes and centroids of the rows of an Arrow table (the columns above)."""
     values, offsets = nested_vectors_to_numpy(data.column("codes"))
     if quantization == "int8":
         scales = data.column("code_scales").combine_chunks().flatten()
@@ -114,10 +115,74 @@ def load_code_cache(table: Any, version: int, quantization: str, dim: int,
     else:
         codes = BinaryCodes(values.astype(np.uint8, copy=False), dim, binary_mode)
     cents, cent_offsets = nested_vectors_to_numpy(data.column("centroids"))
+    return CodeIndex(codes, offsets, cents.astype(np.float16, copy=False), cent_offsets)
+
+
+def load_code_cache(table: Any, version: int, quantization: str, dim: int,
+                    binary_mode: str = "asymmetric") -> CodeCache:
+    """Scan keys, row ids, codes and centroids (never the full vectors) into memory."""
+    data = (table.search().with_row_id(True).select(_code_columns(quantization))
+            .limit(None).to_arrow())
     keys = np.array(data.column("key").to_pylist(), dtype=object)  # (P,)
     row_ids = data.column("_rowid").to_numpy().astype(np.uint64)  # (P,)
-    index = CodeIndex(codes, offsets, cents.astype(np.float16, copy=False), cent_offsets)
+    index = _index_of(data, quantization, dim, binary_mode)
     return CodeCache(version, keys, row_ids, index)
+
+
+def _empty_like(index: CodeIndex) -> CodeIndex:
+    """No pages, in the format of ``index``."""
+    codes: Any = index.codes
+    if isinstance(codes, BinaryCodes):
+        codes = BinaryCodes(np.zeros((0, codes.bits.shape[1]), np.uint8), codes.dim,
+                            codes.mode)
+    else:
+        codes = Int8Codes(np.zeros((0, codes.dim), np.int8), np.zeros(0, np.float32))
+    if index.centroids is None:
+        return CodeIndex(codes, np.zeros(1, np.int64))
+    cents = np.zeros((0, index.centroids.shape[1]), np.float16)
+    return CodeIndex(codes, np.zeros(1, np.int64), cents, np.zeros(1, np.int64))
+
+
+#: past this share of pages changed by the commits since the cache was loaded, reload
+_MAX_CHANGED = 0.25
+
+
+def refresh_code_cache(table: Any, cache: CodeCache, version: int, quantization: str,
+                       dim: int, binary_mode: str = "asymmetric") -> CodeCache | None:
+    """The cache moved to ``version`` by what changed: pages gone are dropped, new pages'
+    codes read by row id, everything else kept as it is. Reads the key and row id columns
+    plus the new pages' codes, not the whole collection; ``None`` when a full reload is
+    the better (or only safe) way: most pages changed (a compaction moves every row id),
+    or the table moved again while the new pages were read."""
+    scan = table.search().with_row_id(True).select(["key"]).limit(None).to_arrow()
+    keys = np.array(scan.column("key").to_pylist(), dtype=object)  # (P',)
+    row_ids = scan.column("_rowid").to_numpy().astype(np.uint64)  # (P',)
+    before = dict(zip(zip(cache.keys.tolist(), cache.row_ids.tolist()),
+                      range(cache.keys.size)))
+    now = list(zip(keys.tolist(), row_ids.tolist()))
+    kept = np.array(sorted(i for i in (before.get(pair) for pair in now) if i is not None),
+                    dtype=np.int64)
+    added = [j for j, pair in enumerate(now) if pair not in before]
+    changed = (cache.keys.size - kept.size) + len(added)
+    if changed > _MAX_CHANGED * max(keys.size, cache.keys.size, 1):
+        return None
+    if not added and kept.size == cache.keys.size:
+        return CodeCache(version, cache.keys, cache.row_ids, cache.index)
+    if added:
+        data = (table.take_row_ids([int(row_ids[j]) for j in added])
+                .select(_code_columns(quantization)).to_arrow())
+        if data.num_rows != len(added):  # a commit in between removed some: start over
+            return None
+        new = _index_of(data, quantization, dim, binary_mode)
+        new_keys = np.array(data.column("key").to_pylist(), dtype=object)
+        row_of = {keys[j]: row_ids[j] for j in added}
+        new_rows = np.array([row_of[k] for k in new_keys.tolist()], dtype=np.uint64)
+    else:  # only removals
+        new = _empty_like(cache.index)
+        new_keys, new_rows = np.zeros(0, dtype=object), np.zeros(0, np.uint64)
+    index = cache.index.updated(kept, new)
+    return CodeCache(version, np.concatenate([cache.keys[kept], new_keys]),
+                     np.concatenate([cache.row_ids[kept], new_rows]), index)
 
 
 def fetch_vectors(table: Any, cache: CodeCache, pages: np.ndarray
@@ -198,6 +263,10 @@ class CodeSearcher:
             # the version is read before the data: a commit in between only means one
             # more reload later, never stale data under a new version
             version = int(table.version)
+            if self._cache is not None and self._cache.version != version:
+                # a commit: follow it by what changed; a full reload only when that fails
+                self._cache = refresh_code_cache(table, self._cache, version,
+                                                 self.quantization, self.dim)
             if self._cache is None or self._cache.version != version:
                 self._cache = None  # let the old codes go before the new ones load
                 self._cache = load_code_cache(table, version, self.quantization, self.dim)
@@ -216,7 +285,8 @@ class CodeSearcher:
         try:
             found = code_search(table, cache, vectors, k, rerank=rerank, threads=threads)
         except StaleCacheError:  # another writer committed mid-search: once more
-            self.clear()
+            if int(table.version) == cache.version:  # the cache itself is wrong: reload
+                self.clear()
             cache = self.cache(table)
             found = code_search(table, cache, vectors, k, rerank=rerank, threads=threads)
         return [[ScoredPage(key, score) for key, score in hits] for hits in found]

@@ -3,8 +3,8 @@
 The brute-force coarse stage (``retriever.prefilter`` centroids scored by MaxSim against
 every page) costs ``query vectors x centroids x d`` per query: at 100k ColPali pages with
 16 centroids each that is 1.6M centroids, about 13 GFLOP, and it grows with the
-collection. Here the centroids of all pages go into one FAISS ``IndexIVFFlat`` (inner
-product); each query vector looks up its ``token_k`` nearest centroids in ``nprobe``
+collection. Here the centroids of all pages go into one FAISS IVF index (inner product,
+float16 lists); each query vector looks up its ``token_k`` nearest centroids in ``nprobe``
 lists, which touches a few percent of them whatever the collection size.
 
 A page's coarse score is its centroid MaxSim over what was found, missing similarities
@@ -21,6 +21,8 @@ __all__ = ["CentroidIVF", "faiss_available", "DEFAULT_TOKEN_K", "DEFAULT_NPROBE"
 
 import importlib.util
 import math
+import os
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -36,6 +38,8 @@ DEFAULT_TOKEN_K = 256
 DEFAULT_NPROBE = 16
 #: below this many centroids a brute-force scan is as fast as probing lists
 MIN_CENTROIDS = 32_768
+#: past this share of removed pages' centroids still in the lists, retrain from scratch
+MAX_TOMBSTONES = 0.25
 _TRAIN_PER_LIST = 40  # k-means sample per list: FAISS warns below 39
 _KMEANS_ITERATIONS = 10
 
@@ -45,24 +49,44 @@ def faiss_available() -> bool:
     return importlib.util.find_spec("faiss") is not None
 
 
+def _faiss() -> Any:
+    """faiss, with its OpenMP team no larger than ``OMP_THREAD_LIMIT`` allows: with the
+    limit below FAISS's thread count, IVF adds hung here (libgomp), so ask for no more."""
+    import faiss
+
+    limit = os.environ.get("OMP_THREAD_LIMIT", "").strip()
+    if limit.isdigit() and 0 < int(limit) < faiss.omp_get_max_threads():
+        faiss.omp_set_num_threads(int(limit))
+    return faiss
+
+
 def _nlist_for(n_centroids: int) -> int:
     # about sqrt(C) lists: trains in seconds at 1.6M centroids, lists of ~sqrt(C) each
     return int(min(max(16, round(math.sqrt(n_centroids))), 65_536))
 
 
 class CentroidIVF:
-    """Page centroids in one FAISS IVF index; ``centroid_pages[c]`` is the page of id c."""
+    """Page centroids in one FAISS IVF index; ``centroid_pages[c]`` is the page of id c
+    (``-1`` once that page is gone).
 
-    def __init__(self, index: Any, centroid_pages: np.ndarray, n_pages: int) -> None:
+    After a commit, ``updated`` adds the new pages' centroids to the same FAISS index and
+    returns a new mapping; snapshots taken before it keep their own mapping and ignore
+    ids they do not know, so searches on an older snapshot stay correct. The FAISS index
+    is shared between snapshots, so its searches and additions take one short lock.
+    """
+
+    def __init__(self, index: Any, centroid_pages: np.ndarray, n_pages: int,
+                 lock: Any = None) -> None:
         self.index = index
         self.centroid_pages = np.asarray(centroid_pages, dtype=np.int64)  # (C,)
         self.n_pages = int(n_pages)
+        self._lock = lock or threading.Lock()
 
     @classmethod
     def build(cls, centroids: np.ndarray, centroid_offsets: np.ndarray, *,
               nlist: int | None = None, seed: int = 0) -> CentroidIVF:
         """Train and fill the index from ``centroids`` (C, d) with page ``offsets`` (P+1,)."""
-        import faiss
+        faiss = _faiss()
 
         cents = np.ascontiguousarray(centroids, dtype=np.float32)  # (C, d)
         n, dim = cents.shape
@@ -70,7 +94,11 @@ class CentroidIVF:
             raise RetrieverError("no centroids to index")
         nlist = min(nlist or _nlist_for(n), n)
         quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        # the lists hold float16 codes: the centroids are stored as float16 anyway, so
+        # nothing is lost, and RAM per centroid halves against IndexIVFFlat
+        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist,
+                                              faiss.ScalarQuantizer.QT_fp16,
+                                              faiss.METRIC_INNER_PRODUCT)
         index.cp.niter = _KMEANS_ITERATIONS
         index.cp.seed = seed
         sample = min(n, nlist * _TRAIN_PER_LIST)
@@ -83,18 +111,43 @@ class CentroidIVF:
         pages = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))  # (C,)
         return cls(index, pages, offsets.size - 1)
 
+    def updated(self, keep: np.ndarray, centroids: np.ndarray, centroid_offsets: np.ndarray
+                ) -> CentroidIVF | None:
+        """The pages ``keep`` (positions here) renumbered 0.., then new pages with
+        ``centroids`` (C', d) and offsets (P'+1,). ``None`` when so many removed pages'
+        centroids would remain that the index is better retrained (it is, on next use)."""
+        keep = np.asarray(keep, dtype=np.int64)
+        renumber = np.full(self.n_pages, -1, np.int64)
+        renumber[keep] = np.arange(keep.size)
+        known = self.centroid_pages >= 0
+        old = np.where(known, renumber[self.centroid_pages.clip(min=0)], -1)  # (C,)
+        offsets = np.asarray(centroid_offsets, dtype=np.int64)
+        new = keep.size + np.repeat(np.arange(offsets.size - 1), np.diff(offsets))  # (C',)
+        pages = np.concatenate([old, new])
+        if (pages < 0).mean() > MAX_TOMBSTONES:
+            return None
+        with self._lock:
+            start = self.index.ntotal  # ids are never reused, so old snapshots stay valid
+            if start != self.centroid_pages.size:  # another snapshot added first
+                return None
+            if new.size:
+                ids = np.arange(start, start + new.size, dtype=np.int64)
+                self.index.add_with_ids(np.ascontiguousarray(centroids, dtype=np.float32),
+                                        ids)
+        return CentroidIVF(self.index, pages, keep.size + offsets.size - 1, self._lock)
+
     @property
     def nbytes(self) -> int:
-        # vectors + ids in the lists, the list centroids, and the page of each centroid
+        # float16 codes + ids in the lists, the list centroids, the page of each centroid
         d = self.index.d
-        return int(self.index.ntotal * (4 * d + 8) + self.index.nlist * 4 * d
+        return int(self.index.ntotal * (2 * d + 8) + self.index.nlist * 4 * d
                    + self.centroid_pages.nbytes)
 
     def candidates(self, queries: Sequence[np.ndarray], n: int, *,
                    token_k: int = DEFAULT_TOKEN_K, nprobe: int = DEFAULT_NPROBE
                    ) -> list[np.ndarray]:
         """Per query, up to ``n`` pages by coarse score, best first (ties: lower page)."""
-        import faiss
+        faiss = _faiss()
 
         queries = [np.asarray(q, dtype=np.float32) for q in queries]
         if not queries:
@@ -103,7 +156,8 @@ class CentroidIVF:
         stacked = np.ascontiguousarray(np.concatenate(queries))  # (q_total, d)
         token_k = min(token_k, self.index.ntotal)
         params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.index.nlist))
-        sims, ids = self.index.search(stacked, token_k, params=params)  # (q_total, token_k)
+        with self._lock:
+            sims, ids = self.index.search(stacked, token_k, params=params)  # (q_total, t)
         out, start = [], 0
         for size in sizes:
             out.append(self._rank(sims[start : start + size], ids[start : start + size], n))
@@ -112,7 +166,10 @@ class CentroidIVF:
 
     def _rank(self, sims: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
         """One query's hits (q, token_k) -> its ``n`` best pages by imputed centroid MaxSim."""
-        pages = np.where(ids >= 0, self.centroid_pages[ids.clip(min=0)], -1)  # (q, t)
+        # ids added after this snapshot (or of no page) are not ours: no hit
+        known = (ids >= 0) & (ids < self.centroid_pages.size)
+        pages = np.where(known, self.centroid_pages[ids.clip(0, self.centroid_pages.size - 1)],
+                         -1)  # (q, t)
         cand, scores = imputed_page_scores(sims, pages)  # (m,), (m,)
         order = np.lexsort((cand, -scores.astype(np.float64)))[:n]
         return cand[order]

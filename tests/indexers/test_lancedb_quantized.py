@@ -126,3 +126,62 @@ def test_other_writers_commits_and_a_stale_cache(tmp_path, corpus):
     oracle.delete(gone)
     searcher._cache = replace(stale, version=reader.version)
     assert_same(reader.search(queries, 5, rerank=60), oracle.search(queries, 5))
+
+
+def _cache_by_key(cache):
+    """key -> (codes rows, centroid rows) of one code cache, to compare two caches."""
+    index, out = cache.index, {}
+    for i, key in enumerate(cache.keys.tolist()):
+        rows = slice(index.offsets[i], index.offsets[i + 1])
+        cents = slice(index.centroid_offsets[i], index.centroid_offsets[i + 1])
+        out[key] = (index.codes.bits[rows].copy(), index.centroids[cents].copy())
+    return out
+
+
+def test_a_commit_updates_the_code_cache_by_what_changed(tmp_path, corpus, monkeypatch):
+    from indexers.lancedb import codes as code_io
+
+    pytest.importorskip("faiss")
+    pages, qvecs, _ = corpus
+    recs = records(pages[:200])
+    reader = open_lance(tmp_path / "c", manifest(), quantization="binary")
+    writer = open_lance(tmp_path / "c")
+    writer.add(recs[:150])
+    searcher = reader._code_searcher()
+    first = searcher.cache(reader._table)
+    first.index.centroid_ivf()  # a built coarse stage must be carried through commits
+    full_loads = []
+    real_load = code_io.load_code_cache
+    monkeypatch.setattr(code_io, "load_code_cache",
+                        lambda *a, **k: full_loads.append(1) or real_load(*a, **k))
+    writer.add(recs[150:170])  # new pages
+    writer.delete([r.doc_id for r in recs[10:20]])  # pages gone
+    changed = [replace(r, width=101) for r in recs[30:35]]
+    writer.add(changed)  # replaced pages: same keys, new rows
+    refreshed = searcher.cache(reader._table)
+    assert not full_loads  # followed by what changed, nothing reloaded
+    assert refreshed.version == int(reader._table.version)
+    fresh = real_load(reader._table, refreshed.version, "binary", DIM)
+    got, want = _cache_by_key(refreshed), _cache_by_key(fresh)
+    assert got.keys() == want.keys()
+    for key, (bits, cents) in want.items():
+        np.testing.assert_array_equal(got[key][0], bits)
+        np.testing.assert_array_equal(got[key][1], cents)
+    # the carried IVF maps every centroid to its page in the new numbering
+    ivf = refreshed.index._ivf
+    assert ivf is not None and ivf.n_pages == refreshed.keys.size
+    queries = [np.asarray(q, np.float32) for q in qvecs[:3]]
+    found = ivf.candidates(queries, 10, token_k=ivf.index.ntotal, nprobe=ivf.index.nlist)
+    from retriever.scoring import maxsim_scores_many
+    from retriever.twostage import rank_pages
+
+    exact = maxsim_scores_many(queries, refreshed.index.centroids.astype(np.float32),
+                               refreshed.index.centroid_offsets)
+    for row, pages_found in zip(exact, found):
+        np.testing.assert_allclose(row[pages_found], row[rank_pages(row, 10)], rtol=1e-5)
+    # and searches through the refreshed cache equal an exact collection's
+    oracle = open_lance(tmp_path / "o", manifest())
+    oracle.add([r for r in recs[:170] if not 10 <= int(r.doc_id[3:]) < 20
+                and not 30 <= int(r.doc_id[3:]) < 35] + changed)
+    mvs = queries_of(qvecs[:3])
+    assert_same(reader.search(mvs, 5, rerank=200), oracle.search(mvs, 5))

@@ -1,0 +1,126 @@
+"""The collection rows of benchmarks/search.py: our LanceDB indexer, end to end.
+
+Search through ``LanceDBIndexer.search`` (the product's path: codes and centroids in
+memory, full vectors taken from the table), the first search after a 10-page commit (the
+cache follows the commit instead of reloading), and 8 searching threads against one.
+LanceDB's own flat multivector search runs beside it at 1k pages (it is slow).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from retriever.twostage import default_rerank
+from search_peers import lancedb_native
+from search_rows import EXTRA, K, add_row, log, timed
+
+def lancedb_native_row(n: int, pages: np.ndarray, queries: list, exact: list,
+                       root: Path, slow_queries: int) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    p, nv, d = pages.shape
+    # LanceDB's own search on a float32 table (its fastest storage here)
+    t0 = time.perf_counter()
+    vec_type = pa.list_(pa.list_(pa.float32(), d))
+    inner = pa.FixedSizeListArray.from_arrays(pa.array(pages.reshape(-1)), d)
+    column = pa.ListArray.from_arrays(pa.array(np.arange(p + 1, dtype=np.int32) * nv), inner)
+    table = lancedb.connect(root / "native").create_table(
+        "pages", pa.table({"page": pa.array(np.arange(p), pa.int32()),
+                           "vectors": column.cast(vec_type)}))
+    build = time.perf_counter() - t0
+    slow = queries[: slow_queries]
+    t, out = timed(lambda q: lancedb_native(table, q, K, n), slow)
+    add_row("two-stage", "LanceDB 0.40 native flat multivector", n, t, out, exact,
+            disk=dir_kb(root / "native", n), build=build, ram=None)
+
+
+def collection_rows(n: int, pages: np.ndarray, queries: list, exact: list,
+                    workdir: Path, threads: int, slow_queries: int) -> None:
+    """Our LanceDB collection with binary codes: the product's search path, end to end."""
+    from indexers.lancedb.indexer import LanceDBIndexer
+    from retriever.manifest import EncoderIdentity, Manifest
+    from retriever.types import MultiVector, PageRecord
+
+    p, nv, d = pages.shape
+    root = workdir / f"lancedb-{n}"
+    shutil.rmtree(root, ignore_errors=True)
+    if n <= 1000:
+        lancedb_native_row(n, pages, queries, exact, root, slow_queries)
+    enc = EncoderIdentity("bench/synthetic", "synthetic", "0", d, "multi")
+    ix = LanceDBIndexer(root / "ours", Manifest(enc, "lancedb"), quantization="binary",
+                        threads=threads)
+    boxes = np.zeros((nv, 4), np.float32)
+    t0 = time.perf_counter()
+    for lo in range(0, p, 500):  # written in batches, as indexing commits them
+        ix.add([PageRecord(f"p{i:06d}", "/bench", 1, 1000, 1400,
+                           MultiVector(pages[i], boxes, check_norm=False))
+                for i in range(lo, min(p, lo + 500))])
+    write = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cache = ix._code_searcher().cache(ix._table)
+    if cache.index.coarse_stage() == "ivf":
+        cache.index.centroid_ivf()
+    load = time.perf_counter() - t0
+    log(f"  collection of {n}: written in {write:.0f} s, codes loaded in {load:.1f} s, "
+        f"coarse stage {cache.index.coarse_stage()}")
+    mvs = [MultiVector(q, np.zeros((len(q), 4), np.float32), check_norm=False) for q in queries]
+    t, out = timed(lambda q: [int(h.key[1:7]) for h in ix.search([q], K)[0]], mvs)
+    name = (f"ours: LanceDBIndexer binary, rerank {default_rerank('binary')}, "
+            f"{cache.index.coarse_stage()}")
+    add_row("two-stage", name, n, t, out, exact, ram=cache.nbytes / n / 1024,
+            disk=dir_kb(root / "ours", n), build=load,
+            note=f"fp16 table + codes; written in {write:.0f} s")
+    after_commit(ix, pages, mvs, float(np.median(t)))
+    concurrent(ix, mvs, name, n)
+    ix.close()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def after_commit(ix, pages: np.ndarray, mvs: list, p50: float) -> None:
+    """A 10-page document lands; the next search follows the commit (not a reload)."""
+    from retriever.types import MultiVector, PageRecord
+
+    boxes = np.zeros((pages.shape[1], 4), np.float32)
+    waits = []
+    for round_ in range(3):
+        ix.add([PageRecord(f"new{round_}", "/bench/new", i + 1, 1000, 1400,
+                           MultiVector(pages[i], boxes, check_norm=False)) for i in range(10)])
+        start = time.perf_counter()
+        ix.search([mvs[round_ % len(mvs)]], K)
+        waits.append(time.perf_counter() - start)
+    extra = (np.median(waits) - p50) * 1e3
+    log(f"  first search after a 10-page commit: {np.median(waits) * 1e3:.0f} ms median of 3 "
+        f"(steady p50 {p50 * 1e3:.0f} ms): the commit cost it {extra:.0f} ms")
+    EXTRA.append(dict(system="first search after a 10-page commit", pages=ix.count(),
+                      wait_ms=round(float(np.median(waits)) * 1e3, 1),
+                      commit_cost_ms=round(float(extra), 1)))
+
+
+def concurrent(ix, mvs: list, name: str, n: int, threads: int = 8, rounds: int = 2) -> None:
+    """Searches per second from 1 and from ``threads`` threads on one open collection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    work = [mvs[i % len(mvs)] for i in range(threads * rounds)]
+    start = time.perf_counter()
+    for q in work:
+        ix.search([q], K)
+    serial = len(work) / (time.perf_counter() - start)
+    with ThreadPoolExecutor(threads) as pool:
+        start = time.perf_counter()
+        list(pool.map(lambda q: ix.search([q], K), work))
+        parallel = len(work) / (time.perf_counter() - start)
+    log(f"  {threads} searching threads: {parallel:.2f} searches/s against {serial:.2f} from "
+        f"one ({parallel / serial:.2f}x)")
+    EXTRA.append(dict(system=f"{name}: {threads} threads vs 1", pages=n,
+                      searches_per_s_1=round(serial, 2),
+                      searches_per_s_many=round(parallel, 2),
+                      ratio=round(parallel / serial, 2)))
+
+
+def dir_kb(path: Path, n: int) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / n / 1024
