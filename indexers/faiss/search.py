@@ -1,15 +1,17 @@
 """Search over a ``LiveView``: exact MaxSim, or FAISS candidates then exact MaxSim.
 
 Stage 1 asks the FAISS index for the ``token_k`` nearest stored vectors of every query
-vector and scores pages from those hits (``retriever.search.imputed``). The ``budget`` best pages by that score go to stage 2, exact MaxSim
-over their full stored vectors with ``retriever.scoring``. Returned scores are therefore
-always exact; only which pages reach stage 2 is approximate.
+vector and scores pages from those hits (``retriever.search.imputed``). The ``budget``
+best pages by that score go to stage 2, exact MaxSim over their full stored vectors with
+``retriever.scoring``. Returned scores are therefore always exact; only which pages reach
+stage 2 is approximate.
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "check_options", "empty_query_scores", "exact_search", "candidate_positions", "rerank", "two_stage",
+    "check_options", "empty_query_scores", "exact_search", "candidate_positions", "rerank",
+    "two_stage",
 ]
 
 import numpy as np
