@@ -13,6 +13,7 @@ torch is imported lazily (inside functions), so importing this module stays chea
 from __future__ import annotations
 
 __all__ = [
+    "cuda_may_be_present",
     "ENGINE_OPTIONS",
     "EncodingEngine",
     "PreparedBatch",
@@ -23,6 +24,9 @@ __all__ = [
 ]
 
 import contextlib
+import glob
+import os
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -64,6 +68,22 @@ def _torch() -> Any:
         raise MissingDependencyError(
             "image encoders need torch", hint="pip install 'vision-retriever[clip]'") from exc
     return torch
+
+
+def cuda_may_be_present() -> bool:
+    """False only where no CUDA device can be there, decided without importing torch.
+
+    Importing torch costs seconds of CPU; an encoder that runs on onnxruntime on a CPU asks
+    only this. On Linux the NVIDIA driver makes ``/dev/nvidia*`` or ``/proc/driver/nvidia``;
+    ``CUDA_VISIBLE_DEVICES`` empty or ``-1`` hides every device. Elsewhere: assume it may.
+    """
+    if "torch" in sys.modules:
+        return bool(sys.modules["torch"].cuda.is_available())
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        return False
+    if sys.platform.startswith("linux"):
+        return os.path.exists("/proc/driver/nvidia") or bool(glob.glob("/dev/nvidia[0-9]*"))
+    return True
 
 
 def resolve_device(spec: str | None = "auto") -> torch.device:

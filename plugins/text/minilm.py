@@ -240,9 +240,10 @@ class MiniLMLineEncoder:
             return False
         if self._device != "auto":
             return True  # cuda, cuda:N
-        from retriever.engine import resolve_device
+        from retriever.engine import cuda_may_be_present, resolve_device
 
-        return str(resolve_device("auto")) != "cpu"
+        # no torch import (seconds of CPU) on a machine that has no CUDA device at all
+        return cuda_may_be_present() and str(resolve_device("auto")) != "cpu"
 
     def _query_model(self) -> Any:
         if self._queries is not None:

@@ -35,6 +35,7 @@ import numpy as np
 
 from retriever.errors import MissingDependencyError, RetrieverError
 
+from .batching import length_batches
 from .cache import atomic_path, cache_root
 
 #: bump when the graph's inputs, outputs or pooling change: old exports are then ignored
@@ -270,10 +271,9 @@ class OnnxSentenceModel:
 
     def embed(self, texts: Sequence[str], *, max_length: int, batch_size: int) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)  # (n_texts, dim)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            encodings = self._encode([texts[i] for i in idx], max_length)
+        every = self._encode(texts, max_length)  # tokenized once, batched by token count
+        for idx in length_batches([len(e.ids) for e in every], batch_size):
+            encodings = [every[i] for i in idx]
             width = max(len(e.ids) for e in encodings)
             ids = np.zeros((len(idx), width), np.int64)  # (b, seq); 0 = [PAD], masked out
             mask = np.zeros((len(idx), width), np.int64)  # (b, seq)

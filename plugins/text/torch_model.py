@@ -17,6 +17,8 @@ import numpy as np
 
 from retriever.errors import MissingDependencyError, RetrieverError
 
+from .batching import length_batches
+
 
 def import_torch_stack() -> tuple[Any, Any]:
     try:
@@ -79,11 +81,10 @@ class TorchSentenceModel:
     def embed(self, texts: Sequence[str], *, max_length: int, batch_size: int) -> np.ndarray:
         torch = self._torch
         out = np.zeros((len(texts), self.dim), np.float32)  # (n_texts, dim)
-        # Sorting by length keeps padding (wasted compute) low inside each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        lengths = [len(row) for row in self.tokenizer(
+            list(texts), truncation=True, max_length=max_length)["input_ids"]]
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
+            for idx in length_batches(lengths, batch_size):
                 batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                        max_length=max_length, return_tensors="pt")
                 batch = {k: v.to(self.device) for k, v in batch.items()}

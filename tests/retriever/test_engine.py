@@ -231,3 +231,15 @@ def test_importing_the_engine_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=REPO).stdout.strip()
     assert out == "False"
+
+
+def test_cuda_absence_is_known_without_importing_torch():
+    # A fresh process: this one has torch imported already.
+    import os
+    import subprocess
+
+    code = ("import sys; from retriever.engine import cuda_may_be_present as present; "
+            "print(present(), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO, env={**os.environ, "CUDA_VISIBLE_DEVICES": "-1"})
+    assert out.stdout.split() == ["False", "False"]
