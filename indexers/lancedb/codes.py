@@ -21,6 +21,7 @@ __all__ = ["CODE_COLUMNS", "code_fields", "code_columns", "CodeCache", "CodeSear
            "StaleCacheError"]
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -147,6 +148,30 @@ def _empty_like(index: CodeIndex) -> CodeIndex:
 _MAX_CHANGED = 0.25
 
 
+def _appended_since(table: Any, cache: CodeCache, quantization: str, dim: int,
+                    binary_mode: str) -> tuple[CodeIndex, np.ndarray, np.ndarray] | None:
+    """(codes, keys, row ids) of the rows added since ``cache`` when rows were only added
+    (the commit of new pages, the common case); ``None`` when anything else happened.
+
+    New rows have row ids above every cached one (appends go to new fragments), and LanceDB
+    reads only the fragments a ``_rowid`` filter can match: at 10k pages in 79 fragments
+    8 ms, against 43 ms for the key scan of every row. Only additions when the count of
+    rows is the cached count plus the rows found: a deletion (or the delete of an update or
+    a compaction) lowers it.
+    """
+    if cache.row_ids.size == 0:
+        return None
+    after = int(cache.row_ids.max())
+    total = int(table.count_rows())
+    data = (table.search().where(f"_rowid > {after}").with_row_id(True)
+            .select(_code_columns(quantization)).limit(None).to_arrow())
+    if data.num_rows == 0 or total != cache.keys.size + data.num_rows:
+        return None
+    new_keys = np.array(data.column("key").to_pylist(), dtype=object)
+    new_rows = data.column("_rowid").to_numpy().astype(np.uint64)
+    return _index_of(data, quantization, dim, binary_mode), new_keys, new_rows
+
+
 def refresh_code_cache(table: Any, cache: CodeCache, version: int, quantization: str,
                        dim: int, binary_mode: str = "asymmetric") -> CodeCache | None:
     """The cache moved to ``version`` by what changed: pages gone are dropped, new pages'
@@ -154,6 +179,13 @@ def refresh_code_cache(table: Any, cache: CodeCache, version: int, quantization:
     plus the new pages' codes, not the whole collection; ``None`` when a full reload is
     the better (or only safe) way: most pages changed (a compaction moves every row id),
     or the table moved again while the new pages were read."""
+    appended = _appended_since(table, cache, quantization, dim, binary_mode)
+    if appended is not None:
+        new, new_keys, new_rows = appended
+        keep = np.arange(cache.keys.size, dtype=np.int64)
+        return CodeCache(version, np.concatenate([cache.keys, new_keys]),
+                         np.concatenate([cache.row_ids, new_rows]),
+                         cache.index.updated(keep, new))
     scan = table.search().with_row_id(True).select(["key"]).limit(None).to_arrow()
     keys = np.array(scan.column("key").to_pylist(), dtype=object)  # (P',)
     row_ids = scan.column("_rowid").to_numpy().astype(np.uint64)  # (P',)
@@ -185,6 +217,33 @@ def refresh_code_cache(table: Any, cache: CodeCache, version: int, quantization:
                      np.concatenate([cache.row_ids[kept], new_rows]), index)
 
 
+#: concurrent takes a fetch is split into: LanceDB reads one take on one thread; at 10k
+#: pages two takes of 64 pages fetched 128 pages' full vectors in 36 ms against 76 ms
+#: for one take of them with their keys (more parts only added overhead on 2 cores)
+FETCH_PARTS = 2
+_FETCH_POOL: ThreadPoolExecutor | None = None
+_FETCH_POOL_LOCK = threading.Lock()
+
+
+def _fetch_pool() -> ThreadPoolExecutor:
+    global _FETCH_POOL
+    with _FETCH_POOL_LOCK:
+        if _FETCH_POOL is None:
+            _FETCH_POOL = ThreadPoolExecutor(FETCH_PARTS, thread_name_prefix="lancedb-fetch")
+        return _FETCH_POOL
+
+
+def _take_vectors(table: Any, row_ids: np.ndarray) -> pa.Table:
+    """The ``vectors`` and ``_rowid`` of ``row_ids`` (ascending), in parts read at once."""
+    def take(part: np.ndarray) -> pa.Table:
+        return table.take_row_ids(part.tolist()).select(["vectors"]).with_row_id().to_arrow()
+
+    if row_ids.size < 2 * FETCH_PARTS:
+        return take(row_ids)
+    parts = list(_fetch_pool().map(take, np.array_split(row_ids, FETCH_PARTS)))
+    return pa.concat_tables(parts)
+
+
 def fetch_vectors(table: Any, cache: CodeCache, pages: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Full vectors of ``pages`` (cache positions), in that order -> ((R, d), (m+1,)).
@@ -196,20 +255,25 @@ def fetch_vectors(table: Any, cache: CodeCache, pages: np.ndarray
     if pages.size == 0:
         dim = cache.index.codes.dim
         return np.zeros((0, dim), np.float32), np.zeros(1, np.int64)
-    wanted = cache.row_ids[pages]
-    data = table.take_row_ids([int(r) for r in wanted]).select(["key", "vectors"]).to_arrow()
+    wanted = cache.row_ids[pages].astype(np.uint64)
+    data = _take_vectors(table, np.sort(wanted))
     vectors, offsets = nested_vectors_to_numpy(data.column("vectors"))
-    # LanceDB returns rows in its own order and drops deleted ones: match them by key
-    position = {key: i for i, key in enumerate(data.column("key").to_pylist())}
-    order = [position.get(k) for k in cache.keys[pages]]
-    if any(i is None for i in order):
+    # LanceDB returns rows in its own order and drops deleted ones: match them by row id
+    # (a deleted, updated or compacted row's id is not reused, so a match is that row)
+    got = data.column("_rowid").to_numpy().astype(np.uint64)
+    order = np.argsort(got, kind="stable")
+    at = np.searchsorted(got, wanted, sorter=order)
+    at = np.minimum(at, got.size - 1)
+    if got.size == 0 or not np.array_equal(got[order[at]], wanted):
         raise StaleCacheError("a shortlisted page is no longer in the table")
-    idx = np.asarray(order, dtype=np.int64)
+    idx = order[at]  # (m,) position of each wanted page among the rows taken
     lengths = offsets[idx + 1] - offsets[idx]  # (m,)
     expected = np.diff(cache.index.offsets)[pages]
     if not np.array_equal(lengths, expected):
         raise StaleCacheError("a shortlisted page changed since its codes were cached")
     sub_offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    if np.array_equal(idx, np.arange(idx.size)):  # already in the order asked: no copy
+        return vectors, sub_offsets
     return vectors[page_rows(offsets, idx)], sub_offsets
 
 

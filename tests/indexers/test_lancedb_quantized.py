@@ -185,3 +185,39 @@ def test_a_commit_updates_the_code_cache_by_what_changed(tmp_path, corpus, monke
                 and not 30 <= int(r.doc_id[3:]) < 35] + changed)
     mvs = queries_of(qvecs[:3])
     assert_same(reader.search(mvs, 5, rerank=200), oracle.search(mvs, 5))
+
+
+def test_an_append_only_commit_is_followed_without_scanning_every_key(tmp_path, corpus,
+                                                                      monkeypatch):
+    from indexers.lancedb import codes as code_io
+
+    pages, qvecs, _ = corpus
+    recs = records(pages[:80])
+    reader = open_lance(tmp_path / "c", manifest(), quantization="binary")
+    writer = open_lance(tmp_path / "c")
+    writer.add(recs[:60])
+    searcher = reader._code_searcher()
+    searcher.cache(reader._table)
+    scans = []
+    real_appended = code_io._appended_since
+    monkeypatch.setattr(code_io, "_appended_since",
+                        lambda *a, **k: scans.append(r := real_appended(*a, **k)) or r)
+    writer.add(recs[60:70])  # only new pages: the row-id filter finds them
+    refreshed = searcher.cache(reader._table)
+    assert scans[-1] is not None and scans[-1][1].size == 10
+    fresh = code_io.load_code_cache(reader._table, refreshed.version, "binary", DIM)
+    got, want = _cache_by_key(refreshed), _cache_by_key(fresh)
+    assert got.keys() == want.keys()
+    for key, (bits, cents) in want.items():
+        np.testing.assert_array_equal(got[key][0], bits)
+        np.testing.assert_array_equal(got[key][1], cents)
+    writer.delete([recs[0].doc_id])  # a deletion: not an append, the key scan decides
+    writer.add(recs[70:72])
+    after = searcher.cache(reader._table)
+    assert scans[-1] is None
+    assert sorted(after.keys.tolist()) == sorted(
+        code_io.load_code_cache(reader._table, after.version, "binary", DIM).keys.tolist())
+    oracle = open_lance(tmp_path / "o", manifest())
+    oracle.add(recs[1:72])
+    mvs = queries_of(qvecs[:3])
+    assert_same(reader.search(mvs, 5, rerank=80), oracle.search(mvs, 5))
