@@ -109,10 +109,13 @@ class CodeIndex:
 
     codes: PageCodes
     offsets: np.ndarray  # (P+1,) rows of each page in ``codes``
-    centroids: np.ndarray | None = None  # (C, d) float16
+    #: (C, d) page centroids, given to build from: held only as their int8 codes, which
+    #: both coarse stages read (a float16 copy beside them was 4 KB of a ColPali page's
+    #: 26), so this is ``None`` once the index is made; ``centroid_vectors()`` decodes them
+    centroids: np.ndarray | None = None
     centroid_offsets: np.ndarray | None = None  # (P+1,)
     coarse: str = "auto"
-    #: int8 codes of ``centroids``, when the caller has them (else computed here)
+    #: int8 codes of the centroids, when the caller has them (instead of ``centroids``)
     coarse_codes: Int8Codes | None = field(default=None, repr=False)
     _ivf: Any = field(default=None, init=False, repr=False)
     _spares: dict[str, Spare] = field(default_factory=dict, init=False, repr=False)
@@ -123,15 +126,16 @@ class CodeIndex:
             raise RetrieverError(f"unknown coarse stage {self.coarse!r}",
                                  hint=f"use one of {COARSE_MODES}")
         self.offsets = check_offsets(self.offsets, self.codes.n)
-        if (self.centroids is None) != (self.centroid_offsets is None):
+        given = self.centroids is not None or self.coarse_codes is not None
+        if given != (self.centroid_offsets is not None):
             raise RetrieverError("centroids and centroid_offsets come together")
         if self.centroid_offsets is not None:
-            self.centroid_offsets = check_offsets(self.centroid_offsets, len(self.centroids))
-            if self.centroid_offsets.size != self.offsets.size:
-                raise RetrieverError("centroid offsets do not cover the same pages as codes")
             self._coarse: Int8Codes | None = (self.coarse_codes if self.coarse_codes is not None
                                               else Int8Codes.encode(self.centroids))
-            self.coarse_codes = None  # held once, as _coarse
+            self.centroids = self.coarse_codes = None  # held once, as _coarse
+            self.centroid_offsets = check_offsets(self.centroid_offsets, self._coarse.n)
+            if self.centroid_offsets.size != self.offsets.size:
+                raise RetrieverError("centroid offsets do not cover the same pages as codes")
         else:
             self._coarse = None
 
@@ -158,7 +162,7 @@ class CodeIndex:
 
     @property
     def nbytes(self) -> int:
-        extra = 0 if self._coarse is None else self.centroids.nbytes + self._coarse.nbytes
+        extra = 0 if self._coarse is None else self._coarse.nbytes
         ivf = 0 if self._ivf is None else self._ivf.nbytes
         return int(self.codes.nbytes + extra + ivf + self.offsets.nbytes)
 
@@ -171,7 +175,7 @@ class CodeIndex:
             return "scan"
         from .search.centroid_ivf import MIN_CENTROIDS, faiss_available
 
-        if self.coarse == "ivf" or (faiss_available() and len(self.centroids) >= MIN_CENTROIDS):
+        if self.coarse == "ivf" or (faiss_available() and self._coarse.n >= MIN_CENTROIDS):
             return "ivf"
         return "scan"
 
@@ -206,19 +210,22 @@ class CodeIndex:
             out._spares = spares
             return out
         cent_rows = None if everything else page_rows(self.centroid_offsets, keep)
-        cents = join("centroids", self.centroids, new.centroids, cent_rows)
         coarse_codes = Int8Codes(
             join("coarse_values", self._coarse.values, new._coarse.values, cent_rows),
             join("coarse_scales", self._coarse.scales, new._coarse.scales, cent_rows))
         cent_lengths = np.concatenate([np.diff(self.centroid_offsets)[keep],
                                        np.diff(new.centroid_offsets)])
         cent_offsets = np.concatenate(([0], np.cumsum(cent_lengths))).astype(np.int64)
-        out = CodeIndex(codes, offsets, cents, cent_offsets, coarse=self.coarse,
+        out = CodeIndex(codes, offsets, None, cent_offsets, coarse=self.coarse,
                         coarse_codes=coarse_codes)
         out._spares = spares
         if self._ivf is not None:
-            out._ivf = self._ivf.updated(keep, new.centroids, new.centroid_offsets)
+            out._ivf = self._ivf.updated(keep, new.centroid_vectors(), new.centroid_offsets)
         return out
+
+    def centroid_vectors(self) -> np.ndarray | None:
+        """(C, d) float32 centroids as the coarse stages see them (decoded int8 codes)."""
+        return None if self._coarse is None else self._coarse.decode()
 
     def _full_scan(self, wide: int) -> bool:
         return self.n_pages <= max(2 * wide, FULL_SCAN_PAGES)
@@ -229,7 +236,7 @@ class CodeIndex:
             if self._ivf is None:
                 from .search.centroid_ivf import CentroidIVF
 
-                self._ivf = CentroidIVF.build(self.centroids, self.centroid_offsets)
+                self._ivf = CentroidIVF.build(self.centroid_vectors(), self.centroid_offsets)
             return self._ivf
 
     def shortlist(

@@ -138,9 +138,9 @@ def _empty_like(index: CodeIndex) -> CodeIndex:
                             codes.mode)
     else:
         codes = Int8Codes(np.zeros((0, codes.dim), np.int8), np.zeros(0, np.float32))
-    if index.centroids is None:
+    if index.centroid_offsets is None:
         return CodeIndex(codes, np.zeros(1, np.int64))
-    cents = np.zeros((0, index.centroids.shape[1]), np.float16)
+    cents = np.zeros((0, codes.dim), np.float16)
     return CodeIndex(codes, np.zeros(1, np.int64), cents, np.zeros(1, np.int64))
 
 

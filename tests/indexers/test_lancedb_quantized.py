@@ -134,7 +134,7 @@ def _cache_by_key(cache):
     for i, key in enumerate(cache.keys.tolist()):
         rows = slice(index.offsets[i], index.offsets[i + 1])
         cents = slice(index.centroid_offsets[i], index.centroid_offsets[i + 1])
-        out[key] = (index.codes.bits[rows].copy(), index.centroids[cents].copy())
+        out[key] = (index.codes.bits[rows].copy(), index.centroid_vectors()[cents].copy())
     return out
 
 
@@ -175,7 +175,7 @@ def test_a_commit_updates_the_code_cache_by_what_changed(tmp_path, corpus, monke
     from retriever.scoring import maxsim_scores_many
     from retriever.twostage import rank_pages
 
-    exact = maxsim_scores_many(queries, refreshed.index.centroids.astype(np.float32),
+    exact = maxsim_scores_many(queries, refreshed.index.centroid_vectors(),
                                refreshed.index.centroid_offsets)
     for row, pages_found in zip(exact, found):
         np.testing.assert_allclose(row[pages_found], row[rank_pages(row, 10)], rtol=1e-5)

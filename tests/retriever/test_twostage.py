@@ -61,8 +61,9 @@ def test_index_sizes_and_defaults():
     vectors, offsets = _flat(pages)
     binary = CodeIndex.build(vectors, offsets, "binary", centroids=4)
     assert binary.codes.nbytes == 600 * 16  # one bit per dimension
-    # codes, float16 centroids and their int8 codes (what the coarse stage scores)
-    assert binary.nbytes == 600 * 16 + 20 * 4 * (128 * 3 + 4) + offsets.nbytes
+    # codes and the centroids' int8 codes with their scales (no float16 copy kept)
+    assert binary.nbytes == 600 * 16 + 20 * 4 * (128 + 4) + offsets.nbytes
+    assert binary.centroids is None and binary.centroid_vectors().shape == (80, 128)
     assert binary.n_pages == 20
     assert default_rerank("binary") >= default_rerank("int8") > 0
     assert default_rerank("none") == 0

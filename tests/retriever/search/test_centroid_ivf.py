@@ -56,7 +56,7 @@ def test_small_collections_skip_the_stage_and_pages_no_query_vector_found_are_le
     assert index.coarse_stage() == "none"  # so few pages that every page's codes are scored
     index.coarse = "scan"
     assert index.coarse_stage() == "none"
-    ivf = CentroidIVF.build(index.centroids, index.centroid_offsets, nlist=4)
+    ivf = CentroidIVF.build(index.centroid_vectors(), index.centroid_offsets, nlist=4)
     found = ivf.candidates(queries, 1000, token_k=3, nprobe=1)
     for pages_found, q in zip(found, queries):
         assert 0 < pages_found.size <= 3 * len(q)
