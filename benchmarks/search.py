@@ -72,7 +72,7 @@ import numpy as np  # noqa: E402
 from retriever.scoring import maxsim_scores_many  # noqa: E402
 from retriever.scoring_torch import maxsim_many_torch  # noqa: E402
 from retriever.twostage import (  # noqa: E402
-    FULL_SCAN_PAGES, ArrayVectors, CodeIndex, default_candidates, default_rerank, rank_pages,
+    FULL_SCAN_PAGES, ArrayVectors, CodeIndex, default_candidates, default_rerank, best_pages,
     two_stage_search)
 from retriever.quantization_torch import code_matmul_path  # noqa: E402
 from search_collection import collection_rows  # noqa: E402
@@ -111,7 +111,7 @@ def exact_kernels(n: int, pages: np.ndarray, queries: list, exact: list) -> None
     every, slow = len(queries), ARGS.slow_queries if n > 2000 else len(queries)
     page_kb = pages[0].nbytes / 1024
     padded = torch.from_numpy(pages)  # (P, n, d): every page has one length, no padding
-    rank = lambda scores: rank_pages(scores, K)  # noqa: E731
+    rank = lambda scores: best_pages(scores, K)  # noqa: E731
     th = ARGS.threads
     systems = {
         "ours: torch kernel, fp32": (
@@ -187,7 +187,7 @@ def big(n: int, workdir: Path) -> None:
     queries, _ = corpus.queries(ARGS.queries)
     log(f"{n} pages, streamed: exact reference, binary codes, centroids, float16 memmap")
     built = build_streamed(corpus, queries, workdir, ARGS.centroids, log)
-    exact = [rank_pages(row, K) for row in built.exact]
+    exact = [best_pages(row, K) for row in built.exact]
     steps = ", ".join(f"{k} {v:.0f} s" for k, v in built.seconds.items())
     log(f"  build steps: {steps}")
     build = built.seconds["codes"] + built.seconds["centroids"]
@@ -201,7 +201,7 @@ def big(n: int, workdir: Path) -> None:
             ram=ram, disk=disk, build=build)
     # the physics that the centroid stage avoids: a full scan of every page's codes
     codes, offsets = built.index.codes, built.index.offsets
-    t, out = timed(lambda q: rank_pages(codes.score_many([q], offsets)[0], K),
+    t, out = timed(lambda q: best_pages(codes.score_many([q], offsets)[0], K),
                    queries[:2])
     add_row("streamed", "binary codes, full scan (no centroid stage, no rerank)", n, t, out,
             exact, ram=codes.nbytes / n / 1024)
@@ -231,7 +231,7 @@ def main() -> None:
         pages = all_pages[:n]  # the first n pages are exactly Corpus(n)
         queries, targets = Corpus(n).queries(ARGS.queries)
         flat, offsets = pages.reshape(-1, 128), np.arange(n + 1, dtype=np.int64) * 1030
-        exact = [rank_pages(row, K) for row in maxsim_many_torch(queries, flat, offsets)]
+        exact = [best_pages(row, K) for row in maxsim_many_torch(queries, flat, offsets)]
         log(f"{n} pages: exact top-1 is the target for "
             f"{np.mean([e[0] == t for e, t in zip(exact, targets)]):.0%} of queries")
         sections = ARGS.sections.split(",")

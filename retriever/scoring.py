@@ -18,7 +18,6 @@ This module must not import torch: the index and the CLI use it without a model 
 from __future__ import annotations
 
 __all__ = [
-    "DEFAULT_BLOCK_ELEMENTS",
     "maxsim_scores",
     "maxsim_scores_many",
     "rank_pages",
@@ -35,11 +34,9 @@ import numpy as np
 
 from .errors import RetrieverError
 from .protocols import ScoredPage
-from .ragged import check_offsets
+from .ragged import (DEFAULT_BLOCK_ELEMENTS, PageBlock, check_offsets, plan_blocks,
+                     stack_queries)
 
-#: similarities held per block (block rows x query rows). 2**18 float32 = 1 MiB keeps the
-#: block's similarity matrix in L2, which measured fastest here (8192 rows at Nq=32)
-DEFAULT_BLOCK_ELEMENTS = 1 << 18
 _MIN_BLOCK_VECTORS = 1024
 _MAX_BLOCK_VECTORS = 65536
 
@@ -53,46 +50,22 @@ def _as_f32_matrix(a: np.ndarray, what: str) -> np.ndarray:
     return a
 
 
-def _page_blocks(offsets: np.ndarray, block_vectors: int) -> list[tuple[int, int]]:
-    """Split pages into runs ``[p0, p1)`` of about ``block_vectors`` rows (whole pages)."""
-    n_pages = offsets.size - 1
-    # page p starts a new block when its end passes the next multiple of block_vectors;
-    # a single page larger than a block gets a block of its own
-    block_id = (offsets[1:] - 1).clip(min=0) // block_vectors  # (P,)
-    cuts = np.flatnonzero(np.diff(block_id)) + 1
-    bounds = np.concatenate(([0], cuts, [n_pages])).astype(np.int64)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-
-
-def _block_scores(
-    queries_t: np.ndarray,
-    query_starts: np.ndarray,
-    vectors: np.ndarray,
-    offsets: np.ndarray,
-    p0: int,
-    p1: int,
-) -> np.ndarray:
-    """Scores of pages ``p0:p1`` for every query -> (p1-p0, n_queries); -inf if empty.
+def _block_scores(queries_t: np.ndarray, query_starts: np.ndarray, vectors: np.ndarray,
+                  block: PageBlock) -> np.ndarray:
+    """Scores of the block's pages for every query -> (pages, n_queries).
 
     ``queries_t`` (d, q_total) holds the stacked query vectors, query ``i`` owning the
     columns from ``query_starts[i]``; only queries with at least one vector are passed.
     """
-    lo, hi = int(offsets[p0]), int(offsets[p1])
-    out = np.full((p1 - p0, query_starts.size), -np.inf, dtype=np.float32)  # (pages, nq)
-    if hi == lo:
-        return out
-    block = vectors[lo:hi]
-    if block.dtype != np.float32:
-        block = block.astype(np.float32)  # compute in float32 even when stored float16
-    sims = block @ queries_t  # (block_rows, q_total); measured ~1.7x faster than Q @ V.T
-    starts = offsets[p0:p1] - lo  # (pages,)
-    nonempty = starts < (offsets[p0 + 1 : p1 + 1] - lo)
-    # reduceat over an empty segment would return the next row: reduce only over pages that
-    # have rows; their starts are strictly increasing, and each segment then ends exactly
-    # where its page ends because the empty pages in between have length zero
-    best = np.maximum.reduceat(sims, starts[nonempty], axis=0)  # (nonempty pages, q_total)
-    out[nonempty] = np.add.reduceat(best, query_starts, axis=1)  # (nonempty pages, nq)
-    return out
+    rows = vectors[block.rows]
+    if rows.dtype != np.float32:
+        rows = rows.astype(np.float32)  # compute in float32 even when stored float16
+    sims = rows @ queries_t  # (block_rows, q_total); measured ~1.7x faster than Q @ V.T
+    # every page of a block has rows (the planner leaves empty pages out), so each
+    # reduceat segment is exactly one page
+    starts = np.concatenate(([0], np.cumsum(block.lengths)[:-1]))  # (pages,)
+    best = np.maximum.reduceat(sims, starts, axis=0)  # (pages, q_total)
+    return np.add.reduceat(best, query_starts, axis=1)  # (pages, nq)
 
 
 def _thread_limiter() -> Any:
@@ -129,39 +102,27 @@ def maxsim_scores_many(
         raise RetrieverError(f"vectors must be 2-D (N, d), got shape {vectors.shape}")
     offsets = check_offsets(offsets, vectors.shape[0])
     dim = vectors.shape[1]
-    mats = [_as_f32_matrix(q, "query vectors") for q in queries]
-    for m in mats:
-        if m.shape[1] != dim:
-            raise RetrieverError(f"query dim {m.shape[1]} does not match stored dim {dim}")
     n_pages = offsets.size - 1
-    if not mats:
+    if not len(queries):
         return np.zeros((0, n_pages), dtype=np.float32)
-    sizes = np.array([m.shape[0] for m in mats], dtype=np.int64)  # (n_queries,)
-    # a query without vectors scores 0 on every page that has some: leave it out of the
+    # a query without vectors scores 0 on every page that has some: it is left out of the
     # kernel, whose per-query add.reduceat cannot express empty segments either
-    live = np.flatnonzero(sizes > 0)  # (n_live,)
-    q_total = int(sizes.sum())
-    stacked = (  # (q_total, d)
-        np.concatenate([mats[i] for i in live], axis=0) if live.size
-        else np.zeros((0, dim), np.float32)
-    )
+    stacked, query_starts, live = stack_queries(
+        [_as_f32_matrix(q, "query vectors") for q in queries], dim)  # (q_total, d)
     # a transposed view, not a contiguous copy: BLAS then reads Q row-major (measured 2x)
     queries_t = stacked.T  # (d, q_total)
-    query_starts = np.concatenate(([0], np.cumsum(sizes[live])[:-1])).astype(np.int64)
-
     if block_vectors is None:
-        block_vectors = DEFAULT_BLOCK_ELEMENTS // max(q_total, 1)
+        block_vectors = DEFAULT_BLOCK_ELEMENTS["numpy"] // max(stacked.shape[0], 1)
         block_vectors = min(max(block_vectors, _MIN_BLOCK_VECTORS), _MAX_BLOCK_VECTORS)
     if block_vectors < 1:
         raise RetrieverError(f"block_vectors must be positive, got {block_vectors}")
-    blocks = _page_blocks(offsets, block_vectors)
+    blocks = plan_blocks(offsets, block_vectors)
+    # pages without vectors are in no block and stay -inf
+    live_scores = np.full((n_pages, live.size), -np.inf, dtype=np.float32)  # (P, n_live)
 
-    live_scores = np.empty((n_pages, live.size), dtype=np.float32)  # (P, n_live)
-
-    def run(chunk: list[tuple[int, int]]) -> None:
-        for p0, p1 in chunk:
-            live_scores[p0:p1] = _block_scores(
-                queries_t, query_starts, vectors, offsets, p0, p1)
+    def run(chunk: list[PageBlock]) -> None:
+        for block in chunk:
+            live_scores[block.out] = _block_scores(queries_t, query_starts, vectors, block)
 
     n_threads = _default_threads() if threads is None else max(1, int(threads))
     limiter = _thread_limiter()
@@ -179,7 +140,7 @@ def maxsim_scores_many(
         run(blocks)
 
     empty_page = np.diff(offsets) == 0  # (P,)
-    scores = np.zeros((len(mats), n_pages), dtype=np.float32)  # (n_queries, P)
+    scores = np.zeros((len(queries), n_pages), dtype=np.float32)  # (n_queries, P)
     scores[live] = live_scores.T
     scores[:, empty_page] = -np.inf
     return scores

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 __all__ = [
     "BACKENDS",
-    "DEFAULT_BLOCK_ELEMENTS",
     "torch_available",
     "resolve_backend",
     "torch_threads",
@@ -41,12 +40,10 @@ from typing import Any
 import numpy as np
 
 from .errors import MissingDependencyError, RetrieverError
-from .ragged import PageBlock, check_offsets, page_rows, plan_blocks, stack_queries
+from .ragged import (DEFAULT_BLOCK_ELEMENTS, PageBlock, check_offsets, page_rows, plan_blocks,
+                     stack_queries)
 
 BACKENDS = ("auto", "torch", "numpy")
-#: similarities held per block (rows x query vectors); 2**19 float32 = 2 MiB: about 16
-#: ColPali pages at Nq=32, among the fastest of 4-64 pages measured here (within 10%)
-DEFAULT_BLOCK_ELEMENTS = 1 << 19
 _MIN_BLOCK_ROWS = 1024
 _MAX_BLOCK_ROWS = 1 << 17
 
@@ -114,7 +111,8 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
 
 
-def default_block_rows(q_total: int, block_elements: int = DEFAULT_BLOCK_ELEMENTS) -> int:
+def default_block_rows(q_total: int,
+                       block_elements: int = DEFAULT_BLOCK_ELEMENTS["torch"]) -> int:
     rows = block_elements // max(q_total, 1)
     return int(min(max(rows, _MIN_BLOCK_ROWS), _MAX_BLOCK_ROWS))
 

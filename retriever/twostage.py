@@ -28,7 +28,7 @@ __all__ = [
     "default_candidates",
     "default_rerank",
     "two_stage_search",
-    "rank_pages",
+    "best_pages",
 ]
 
 import threading
@@ -43,6 +43,7 @@ from .prefilter import DEFAULT_CENTROIDS, page_centroids
 from .growable import Spare, append_rows
 from .quantization import BinaryCodes, Int8Codes, PageCodes, check_quantization, encode_codes
 from .ragged import check_offsets, page_rows
+from .scoring import top_k
 from .scoring_torch import exact_maxsim_many
 
 #: pages reranked exactly per query, per code format; measured on the structured
@@ -77,16 +78,9 @@ def default_rerank(quantization: str) -> int:
     return DEFAULT_RERANK.get(check_quantization(quantization), 0)
 
 
-def rank_pages(scores: np.ndarray, n: int) -> np.ndarray:
+def best_pages(scores: np.ndarray, n: int) -> np.ndarray:
     """Indices of the ``n`` best finite scores, best first, ties by lower index."""
-    valid = np.flatnonzero(scores > -np.inf)
-    if valid.size > n:
-        # argpartition then a stable sort of the survivors: O(P) rather than O(P log P)
-        part = np.argpartition(-scores[valid], n - 1)[:n]
-        kth = scores[valid[part]].min()
-        valid = valid[scores[valid] >= kth]  # keep every tie of the n-th score
-    order = np.lexsort((valid, -scores[valid].astype(np.float64)))[:n]
-    return valid[order].astype(np.int64)
+    return top_k(scores, n)[0]
 
 
 @dataclass
@@ -257,7 +251,7 @@ class CodeIndex:
             # one pass over every page's codes for all queries together
             scores = self.codes.score_many(queries, self.offsets, backend=backend,
                                            threads=threads)  # (n_queries, P)
-            return [rank_pages(row, n) for row in scores]
+            return [best_pages(row, n) for row in scores]
         if self.coarse_stage() == "ivf":
             # the IVF finds pages near some query vector; its imputed scores are rough, so
             # the exact centroid MaxSim of those pages only picks the ``wide`` best
@@ -267,16 +261,16 @@ class CodeIndex:
                 pool = np.sort(pool)
                 row = self._coarse.score_many([query], self.centroid_offsets, pages=pool,
                                               backend=backend, threads=threads)[0]
-                wide_pages.append(pool[rank_pages(row, wide)])
+                wide_pages.append(pool[best_pages(row, wide)])
         else:
             coarse = self._coarse.score_many(queries, self.centroid_offsets,
                                              backend=backend, threads=threads)  # (nq, P)
-            wide_pages = [rank_pages(row, wide) for row in coarse]
+            wide_pages = [best_pages(row, wide) for row in coarse]
         out = []
         for query, pages in zip(queries, wide_pages):
             fine = self.codes.score_many([query], self.offsets, pages=pages,
                                          backend=backend, threads=threads)[0]
-            out.append(pages[rank_pages(fine, n)])
+            out.append(pages[best_pages(fine, n)])
         return out
 
 
@@ -308,6 +302,6 @@ def two_stage_search(
         local = np.searchsorted(union, pages)  # (r,) positions in the fetched block
         exact = exact_maxsim_many([query], vectors, sub_offsets, pages=local,
                                   backend=backend, threads=threads)[0]  # (r,)
-        order = rank_pages(exact, exact.size)
+        order = best_pages(exact, exact.size)
         results.append((pages[order], exact[order]))
     return results

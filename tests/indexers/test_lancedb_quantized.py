@@ -173,12 +173,12 @@ def test_a_commit_updates_the_code_cache_by_what_changed(tmp_path, corpus, monke
     queries = [np.asarray(q, np.float32) for q in qvecs[:3]]
     found = ivf.candidates(queries, 10, token_k=ivf.index.ntotal, nprobe=ivf.index.nlist)
     from retriever.scoring import maxsim_scores_many
-    from retriever.twostage import rank_pages
+    from retriever.twostage import best_pages
 
     exact = maxsim_scores_many(queries, refreshed.index.centroid_vectors(),
                                refreshed.index.centroid_offsets)
     for row, pages_found in zip(exact, found):
-        np.testing.assert_allclose(row[pages_found], row[rank_pages(row, 10)], rtol=1e-5)
+        np.testing.assert_allclose(row[pages_found], row[best_pages(row, 10)], rtol=1e-5)
     # and searches through the refreshed cache equal an exact collection's
     oracle = open_lance(tmp_path / "o", manifest())
     oracle.add([r for r in recs[:170] if not 10 <= int(r.doc_id[3:]) < 20

@@ -8,7 +8,7 @@ import pytest
 from retriever.errors import RetrieverError
 from retriever.prefilter import page_centroids
 from retriever.scoring import maxsim_scores_many
-from retriever.twostage import ArrayVectors, CodeIndex, default_rerank, rank_pages, \
+from retriever.twostage import ArrayVectors, CodeIndex, best_pages, default_rerank, \
     two_stage_search
 from structured_pages import structured_corpus
 
@@ -20,7 +20,7 @@ def _flat(pages):
 
 
 def _exact_top(queries, vectors, offsets, k):
-    return [rank_pages(row, k) for row in maxsim_scores_many(queries, vectors, offsets)]
+    return [best_pages(row, k) for row in maxsim_scores_many(queries, vectors, offsets)]
 
 
 @pytest.mark.parametrize("quantization", ["binary", "int8"])
@@ -37,7 +37,7 @@ def test_rerank_covering_every_page_equals_exact_search(quantization, centroids)
     found = two_stage_search(index, queries, ArrayVectors(vectors, offsets), rerank=60,
                              candidates=60)
     for row, (got, scores) in zip(exact, found):
-        want = rank_pages(row, 60)  # pages without vectors are never returned
+        want = best_pages(row, 60)  # pages without vectors are never returned
         np.testing.assert_array_equal(got, want)
         np.testing.assert_allclose(scores, row[want], rtol=1e-5)
 
@@ -96,5 +96,5 @@ def test_page_centroids():
 
 def test_rank_pages_breaks_ties_by_index():
     scores = np.array([1.0, 3.0, -np.inf, 3.0, 2.0, 3.0], np.float32)
-    np.testing.assert_array_equal(rank_pages(scores, 2), [1, 3])
-    np.testing.assert_array_equal(rank_pages(scores, 10), [1, 3, 5, 4, 0])
+    np.testing.assert_array_equal(best_pages(scores, 2), [1, 3])
+    np.testing.assert_array_equal(best_pages(scores, 10), [1, 3, 5, 4, 0])

@@ -10,7 +10,7 @@ pytest.importorskip("faiss")
 from retriever.prefilter import page_centroids  # noqa: E402
 from retriever.scoring import maxsim_scores_many  # noqa: E402
 from retriever.search.centroid_ivf import CentroidIVF  # noqa: E402
-from retriever.twostage import ArrayVectors, CodeIndex, rank_pages, two_stage_search  # noqa: E402
+from retriever.twostage import ArrayVectors, CodeIndex, best_pages, two_stage_search  # noqa: E402
 from structured_pages import structured_corpus  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def test_probing_every_list_for_every_centroid_is_the_exact_centroid_maxsim():
     got = ivf.candidates(queries, 10, token_k=n_cents, nprobe=8)
     exact = maxsim_scores_many(queries, cents.astype(np.float32), cent_offsets)
     for row, pages_found in zip(exact, got):
-        want = rank_pages(row, 10)
+        want = best_pages(row, 10)
         # float16 centroids scored in float32 by both: the same ranking, near-ties aside
         np.testing.assert_allclose(row[pages_found], row[want], rtol=1e-5)
 
@@ -40,7 +40,7 @@ def test_the_ivf_stage_keeps_recall_on_structured_pages():
     index = CodeIndex.build(vectors, offsets, "binary", centroids=6)
     index.coarse = "ivf"
     assert index.coarse_stage() == "ivf"
-    exact = [rank_pages(row, 10) for row in maxsim_scores_many(queries, vectors, offsets)]
+    exact = [best_pages(row, 10) for row in maxsim_scores_many(queries, vectors, offsets)]
     found = two_stage_search(index, queries, ArrayVectors(vectors, offsets), rerank=40,
                              candidates=80)
     recall = np.mean([len(set(e) & set(f[0][:10])) / 10 for e, f in zip(exact, found)])
