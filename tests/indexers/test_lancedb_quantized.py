@@ -138,16 +138,22 @@ def _cache_by_key(cache):
     return out
 
 
+def _reader_and_writer(tmp_path, first_records):
+    """A binary collection with ``first_records``: a reader, another writer on it, and the
+    reader's code searcher."""
+    reader = open_lance(tmp_path / "c", manifest(), quantization="binary")
+    writer = open_lance(tmp_path / "c")
+    writer.add(first_records)
+    return reader, writer, reader._code_searcher()
+
+
 def test_a_commit_updates_the_code_cache_by_what_changed(tmp_path, corpus, monkeypatch):
     from indexers.lancedb import codes as code_io
 
     pytest.importorskip("faiss")
     pages, qvecs, _ = corpus
     recs = records(pages[:200])
-    reader = open_lance(tmp_path / "c", manifest(), quantization="binary")
-    writer = open_lance(tmp_path / "c")
-    writer.add(recs[:150])
-    searcher = reader._code_searcher()
+    reader, writer, searcher = _reader_and_writer(tmp_path, recs[:150])
     first = searcher.cache(reader._table)
     first.index.centroid_ivf()  # a built coarse stage must be carried through commits
     full_loads = []
@@ -193,10 +199,7 @@ def test_an_append_only_commit_is_followed_without_scanning_every_key(tmp_path, 
 
     pages, qvecs, _ = corpus
     recs = records(pages[:80])
-    reader = open_lance(tmp_path / "c", manifest(), quantization="binary")
-    writer = open_lance(tmp_path / "c")
-    writer.add(recs[:60])
-    searcher = reader._code_searcher()
+    reader, writer, searcher = _reader_and_writer(tmp_path, recs[:60])
     searcher.cache(reader._table)
     scans = []
     real_appended = code_io._appended_since
