@@ -10,7 +10,7 @@ Every method indexes the same pages into its own FAISS collection (one commit pe
 - ``exact``: ``index_type=flat``, exact MaxSim over every page (the reference)
 - ``ivf`` / ``ivfpq`` / ``hnsw``: a FAISS token index proposes ``--candidates`` pages,
   exact MaxSim ranks them
-- ``int8`` / ``binary``: code MaxSim (retriever.twostage) shortlists, exact MaxSim ranks
+- ``int8`` / ``binary``: code MaxSim (retriever.search.twostage) shortlists, exact MaxSim ranks
 
 Quality is recall@10 and top-1 agreement against exact float32 MaxSim on the original
 vectors; speed is the median ms per query and the ratio to ``exact``.
@@ -52,7 +52,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from retriever.manifest import EncoderIdentity, Manifest  # noqa: E402
-from retriever.scoring import maxsim_scores, top_k  # noqa: E402
+from retriever.search.scoring import maxsim_scores, top_k  # noqa: E402
 from retriever.types import MultiVector, PageRecord  # noqa: E402
 
 K = 10

@@ -116,7 +116,7 @@ def _evaluate(encoder, pages, resolved, k: int):
     from retriever.evaluation.metrics import grounding_score
     from retriever.evaluation.report import Outcome
     from retriever.grounding import GroundingOptions, ground
-    from retriever.scoring import maxsim_scores_many
+    from retriever.search.scoring import maxsim_scores_many
 
     from retriever.types import MultiVector
 

@@ -51,7 +51,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from retriever.manifest import EncoderIdentity, Manifest  # noqa: E402
-from retriever.scoring import maxsim_scores, top_k  # noqa: E402
+from retriever.search.scoring import maxsim_scores, top_k  # noqa: E402
 from retriever.types import MultiVector, PageRecord  # noqa: E402
 
 K = 10
@@ -196,7 +196,7 @@ def main(args: argparse.Namespace) -> None:
     n_q = len(queries)
     rows = [
         ("numpy per-page loop, fp32 (exact reference)", loop_ms, exact, n_q),
-        ("retriever.scoring.maxsim_scores, fp32 matrix", kernel_ms, kernel_rank, n_q),
+        ("retriever.search.scoring.maxsim_scores, fp32 matrix", kernel_ms, kernel_rank, n_q),
         (f"LanceDBIndexer.search, cached ({args.dtype} table)", ours_ms, ours_rank, n_q),
         (f"  same, {n_q} queries in one call (per query)", batched_ms, batched_rank, n_q),
         ("LanceDB native flat multivector, float32 table", *native["float32"], n_native),

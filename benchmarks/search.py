@@ -69,12 +69,12 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from retriever.scoring import maxsim_scores_many  # noqa: E402
-from retriever.scoring_torch import maxsim_many_torch  # noqa: E402
-from retriever.twostage import (  # noqa: E402
+from retriever.search.scoring import maxsim_scores_many  # noqa: E402
+from retriever.search.scoring_torch import maxsim_many_torch  # noqa: E402
+from retriever.search.twostage import (  # noqa: E402
     FULL_SCAN_PAGES, ArrayVectors, CodeIndex, default_candidates, default_rerank, best_pages,
     two_stage_search)
-from retriever.quantization_torch import code_matmul_path  # noqa: E402
+from retriever.search.quantization_torch import code_matmul_path  # noqa: E402
 from search_collection import collection_rows  # noqa: E402
 from search_peers import (  # noqa: E402
     colpali_engine_scores, fast_plaid_status, numpy_blocked_scores)
@@ -120,7 +120,7 @@ def exact_kernels(n: int, pages: np.ndarray, queries: list, exact: list) -> None
         "ours: torch kernel, fp16 storage": (
             lambda q: rank(maxsim_many_torch([q], flat16, offsets, threads=th)[0]), every,
             page_kb / 2),
-        "ours: numpy fallback (retriever.scoring)": (
+        "ours: numpy fallback (retriever.search.scoring)": (
             lambda q: rank(maxsim_scores_many([q], flat, offsets, threads=th)[0]), slow,
             page_kb),
         "plain numpy blocked matmul+max": (

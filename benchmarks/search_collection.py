@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.twostage import default_rerank
+from retriever.search.twostage import default_rerank
 from search_peers import lancedb_native
 from search_rows import EXTRA, K, add_row, log, timed
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retriever.prefilter import page_centroids
-from retriever.quantization import BinaryCodes
-from retriever.scoring_torch import maxsim_many_torch
-from retriever.twostage import ArrayVectors, CodeIndex
+from retriever.search.prefilter import page_centroids
+from retriever.search.quantization import BinaryCodes
+from retriever.search.scoring_torch import maxsim_many_torch
+from retriever.search.twostage import ArrayVectors, CodeIndex
 from synthetic import Corpus
 
 

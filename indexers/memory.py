@@ -1,7 +1,7 @@
 """A brute-force in-memory indexer: the test oracle for every other backend.
 
 It is written to be obviously correct, not fast: MaxSim is a plain loop over pages in
-float64, independent of ``retriever.scoring``. Collections live in a process-wide store
+float64, independent of ``retriever.search.scoring``. Collections live in a process-wide store
 keyed by their resolved path, so opening the same path again in this process sees the
 same pages (what "persist and reopen" means for an in-memory backend); nothing reaches
 the disk.

@@ -40,7 +40,7 @@ from .maintenance import auto_optimize
 from .manifest import Manifest
 from .plugin_host import get_registry
 from .protocols import Encoder, Indexer, OCREngine
-from .quantization import check_quantization
+from .search.quantization import check_quantization
 from .search.hybrid import Mode, check_mode, grounding_for
 from .search.hybrid import rank as rank_pages
 from .types import Hit

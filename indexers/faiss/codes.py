@@ -1,6 +1,6 @@
 """Two-stage search on compact codes (int8 / binary) over the FAISS collection's pages.
 
-With a quantized collection, stage 1 is code MaxSim from ``retriever.twostage`` (binary or
+With a quantized collection, stage 1 is code MaxSim from ``retriever.search.twostage`` (binary or
 int8 codes, plus a few centroids per page for large collections) instead of a FAISS index,
 and stage 2 is exact MaxSim on the full vectors, read from the memory-mapped segments for
 the shortlisted pages only. The collection keeps full vectors on disk either way, so the
@@ -23,20 +23,20 @@ from .state import LiveView
 
 
 def check_quantization(name: str) -> str:
-    from retriever.quantization import check_quantization as check
+    from retriever.search.quantization import check_quantization as check
 
     return check(name)
 
 
 def default_rerank(quantization: str) -> int:
-    from retriever.twostage import default_rerank as rerank
+    from retriever.search.twostage import default_rerank as rerank
 
     return rerank(quantization)
 
 
 def _code_index(view: LiveView, quantization: str) -> Any:
-    from retriever.prefilter import DEFAULT_CENTROIDS
-    from retriever.twostage import FULL_SCAN_PAGES, CodeIndex
+    from retriever.search.prefilter import DEFAULT_CENTROIDS
+    from retriever.search.twostage import FULL_SCAN_PAGES, CodeIndex
 
     def build() -> Any:
         vectors, offsets = view.exact_matrix() if view.has_exact() else view.gather(
@@ -51,7 +51,7 @@ def _code_index(view: LiveView, quantization: str) -> Any:
 def code_search(view: LiveView, queries: list[MultiVector], k: int, *, quantization: str,
                 rerank: int, threads: int | None = None) -> list[list[ScoredPage]]:
     """Top ``k`` per query: code shortlist of ``rerank`` pages, then exact MaxSim."""
-    from retriever.twostage import two_stage_search
+    from retriever.search.twostage import two_stage_search
 
     index = _code_index(view, quantization)
     live = [q for q in queries if q.n]

@@ -3,7 +3,7 @@
 Stage 1 asks the FAISS index for the ``token_k`` nearest stored vectors of every query
 vector and scores pages from those hits (``retriever.search.imputed``). The ``budget``
 best pages by that score go to stage 2, exact MaxSim over their full stored vectors with
-``retriever.scoring``. Returned scores are therefore always exact; only which pages reach
+``retriever.search.scoring``. Returned scores are therefore always exact; only which pages reach
 stage 2 is approximate.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from retriever.errors import UsageError
 from retriever.protocols import ScoredPage
-from retriever.scoring import maxsim_scores, maxsim_scores_many, rank_pages
+from retriever.search.scoring import maxsim_scores, maxsim_scores_many, rank_pages
 from retriever.search.imputed import imputed_page_scores
 from retriever.types import MultiVector
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from retriever.errors import MissingDependencyError
 from retriever.hookspecs import hookimpl
 from retriever.options import Option, resolve_options
-from retriever.quantization import QUANTIZATIONS
+from retriever.search.quantization import QUANTIZATIONS
 from retriever.specs import IndexerSpec
 
 if TYPE_CHECKING:

@@ -30,11 +30,11 @@ import numpy as np
 import pyarrow as pa
 
 from retriever.errors import RetrieverError
-from retriever.prefilter import DEFAULT_CENTROIDS, page_centroids
+from retriever.search.prefilter import DEFAULT_CENTROIDS, page_centroids
 from retriever.protocols import ScoredPage
-from retriever.quantization import BinaryCodes, Int8Codes, check_quantization
-from retriever.ragged import page_rows
-from retriever.twostage import CodeIndex
+from retriever.search.quantization import BinaryCodes, Int8Codes, check_quantization
+from retriever.search.ragged import page_rows
+from retriever.search.twostage import CodeIndex
 from retriever.types import MultiVector
 
 from .arrow import nested_vectors_to_numpy
@@ -288,7 +288,7 @@ def code_search(
 ) -> list[list[tuple[str, float]]]:
     """Top ``k`` (key, exact score) per query: codes shortlist ``rerank`` pages (at least
     ``k``), exact MaxSim on their full vectors ranks them; ties go by key."""
-    from retriever.twostage import two_stage_search
+    from retriever.search.twostage import two_stage_search
 
     live = [i for i, q in enumerate(queries) if len(q)]
     found = two_stage_search(cache.index, [queries[i] for i in live],

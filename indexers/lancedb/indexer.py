@@ -34,11 +34,11 @@ from retriever.records import (
     with_paths,
 )
 from retriever.protocols import ScoredPage
-from retriever.quantization import check_quantization
-from retriever.scoring import rank_pages
-from retriever.scoring_torch import exact_maxsim_many
+from retriever.search.quantization import check_quantization
+from retriever.search.scoring import rank_pages
+from retriever.search.scoring_torch import exact_maxsim_many
 from retriever.staging import StagedDocument, staged_batches
-from retriever.twostage import default_rerank
+from retriever.search.twostage import default_rerank
 from retriever.types import MultiVector, PageRecord
 
 from . import arrow as arrow_io

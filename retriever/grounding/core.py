@@ -19,7 +19,7 @@ from typing import Any, Union
 import numpy as np
 
 from ..regions.columns import LazyRegions, RegionColumns
-from ..scoring import vector_relevance
+from ..search.scoring import vector_relevance
 from ..types import MultiVector, Region, RegionHit
 from .evidence import blend, is_global, overlap_matrix, region_scores
 from .options import GroundingOptions, resolve_options

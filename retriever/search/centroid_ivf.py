@@ -1,6 +1,6 @@
 """A sublinear coarse stage: FAISS IVF over every page's centroids, probed per query token.
 
-The brute-force coarse stage (``retriever.prefilter`` centroids scored by MaxSim against
+The brute-force coarse stage (``retriever.search.prefilter`` centroids scored by MaxSim against
 every page) costs ``query vectors x centroids x d`` per query: at 100k ColPali pages with
 16 centroids each that is 1.6M centroids, about 13 GFLOP, and it grows with the
 collection. Here the centroids of all pages go into one FAISS IVF index (inner product,
@@ -33,7 +33,7 @@ from ..errors import RetrieverError
 from .imputed import imputed_page_scores
 
 #: nearest centroids kept per query vector, and inverted lists probed to find them;
-#: with IVF_POOL (retriever.twostage) these kept recall@10 at 1.00 at 10k structured
+#: with IVF_POOL (retriever.search.twostage) these kept recall@10 at 1.00 at 10k structured
 #: pages (benchmarks/search.py); not yet checked on other generators or real vectors
 DEFAULT_TOKEN_K = 256
 DEFAULT_NPROBE = 16

@@ -299,7 +299,7 @@ def test_multi_vector_candidates_find_the_target_page(tmp_path, monkeypatch, ind
 
 @pytest.mark.parametrize("quantization", ["int8", "binary"])
 def test_quantized_collections_shortlist_on_codes(tmp_path, monkeypatch, quantization):
-    """retriever.twostage: code MaxSim shortlists ``rerank`` pages, exact MaxSim ranks them."""
+    """retriever.search.twostage: code MaxSim shortlists ``rerank`` pages, exact MaxSim ranks them."""
     from indexers.faiss import codes
 
     calls = []

@@ -178,8 +178,8 @@ def test_a_commit_updates_the_code_cache_by_what_changed(tmp_path, corpus, monke
     assert ivf is not None and ivf.n_pages == refreshed.keys.size
     queries = [np.asarray(q, np.float32) for q in qvecs[:3]]
     found = ivf.candidates(queries, 10, token_k=ivf.index.ntotal, nprobe=ivf.index.nlist)
-    from retriever.scoring import maxsim_scores_many
-    from retriever.twostage import best_pages
+    from retriever.search.scoring import maxsim_scores_many
+    from retriever.search.twostage import best_pages
 
     exact = maxsim_scores_many(queries, refreshed.index.centroid_vectors(),
                                refreshed.index.centroid_offsets)

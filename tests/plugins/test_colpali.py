@@ -17,7 +17,7 @@ from retriever.errors import RetrieverError, UsageError
 from retriever.geometry import grid_boxes
 from retriever.model_source import weights_fingerprint
 from retriever.plugin_host import get_registry
-from retriever.scoring import maxsim_scores_many
+from retriever.search.scoring import maxsim_scores_many
 from retriever.types import WHOLE_PAGE, Page
 
 torch = pytest.importorskip("torch")

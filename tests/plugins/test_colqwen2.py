@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from retriever.errors import UsageError
 from retriever.geometry import grid_boxes
 from retriever.plugin_host import get_registry
-from retriever.scoring import maxsim_scores_many
+from retriever.search.scoring import maxsim_scores_many
 from retriever.types import WHOLE_PAGE, Page
 
 torch = pytest.importorskip("torch")

@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("faiss")
 
-from retriever.prefilter import page_centroids  # noqa: E402
-from retriever.scoring import maxsim_scores_many  # noqa: E402
+from retriever.search.prefilter import page_centroids  # noqa: E402
+from retriever.search.scoring import maxsim_scores_many  # noqa: E402
 from retriever.search.centroid_ivf import CentroidIVF  # noqa: E402
-from retriever.twostage import ArrayVectors, CodeIndex, best_pages, two_stage_search  # noqa: E402
+from retriever.search.twostage import ArrayVectors, CodeIndex, best_pages, two_stage_search  # noqa: E402
 from structured_pages import structured_corpus  # noqa: E402
 
 

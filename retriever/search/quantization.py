@@ -13,7 +13,7 @@ Two formats, both computed per stored vector:
 
 A page's code score is the MaxSim of those similarities (sum over query vectors of the
 best page vector). Kernels: torch's int8 matmul when torch is installed
-(``retriever.quantization_torch``), numpy otherwise (``np.bitwise_count`` over uint64
+(``retriever.search.quantization_torch``), numpy otherwise (``np.bitwise_count`` over uint64
 words for Hamming, float32 BLAS for the rest).
 """
 
@@ -35,7 +35,7 @@ from typing import Union
 
 import numpy as np
 
-from .errors import RetrieverError, UsageError
+from ..errors import RetrieverError, UsageError
 from .ragged import PageBlock, check_offsets, plan_blocks, stack_queries
 from .scoring_torch import default_block_rows, resolve_backend
 

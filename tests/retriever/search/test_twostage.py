@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from retriever.errors import RetrieverError
-from retriever.prefilter import page_centroids
-from retriever.scoring import maxsim_scores_many
-from retriever.twostage import ArrayVectors, CodeIndex, best_pages, default_rerank, \
+from retriever.search.prefilter import page_centroids
+from retriever.search.scoring import maxsim_scores_many
+from retriever.search.twostage import ArrayVectors, CodeIndex, best_pages, default_rerank, \
     two_stage_search
 from structured_pages import structured_corpus
 

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RetrieverError
-from .protocols import ScoredPage
+from ..errors import RetrieverError
+from ..protocols import ScoredPage
 from .ragged import (DEFAULT_BLOCK_ELEMENTS, PageBlock, check_offsets, plan_blocks,
                      stack_queries)
 

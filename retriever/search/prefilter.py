@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_CENTROIDS", "DEFAULT_ITERATIONS", "DEFAULT_SAMPLE", "page_ce
 
 import numpy as np
 
-from .errors import RetrieverError
+from ..errors import RetrieverError
 from .ragged import check_offsets
 
 DEFAULT_CENTROIDS = 16

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from retriever.errors import RetrieverError, UsageError
-from retriever.quantization import (
+from retriever.search.quantization import (
     BinaryCodes,
     Int8Codes,
     check_quantization,
@@ -111,7 +111,7 @@ def test_int8_codes_roundtrip_and_dot_products_within_tolerance():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_int8_maxsim_close_to_exact_and_backends_agree(backend):
-    from retriever.scoring import maxsim_scores_many
+    from retriever.search.scoring import maxsim_scores_many
 
     vectors, offsets, queries = _corpus(64, seed=3)
     codes = Int8Codes.encode(vectors)

@@ -1,4 +1,4 @@
-"""retriever.scoring against a float64 reference loop, on ragged pages with empty ones."""
+"""retriever.search.scoring against a float64 reference loop, on ragged pages with empty ones."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retriever.errors import RetrieverError
-from retriever.scoring import maxsim_scores, maxsim_scores_many, top_k, vector_relevance
+from retriever.search.scoring import maxsim_scores, maxsim_scores_many, top_k, vector_relevance
 
 
 def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
@@ -136,7 +136,7 @@ def test_vector_relevance():
 
 
 def test_serial_fallback_without_threadpoolctl(monkeypatch):
-    from retriever import scoring
+    from retriever.search import scoring
 
     rng = np.random.default_rng(5)
     vectors, offsets = _ragged(rng, SIZES * 3, 8)

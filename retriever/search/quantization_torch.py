@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .errors import UsageError
+from ..errors import UsageError
 from .ragged import PageBlock
 from .scoring_torch import as_tensor, blocked_maxsim, torch_threads
 

@@ -1,14 +1,14 @@
 """MaxSim kernels in torch: exact float32 scoring, and the block driver the code kernels use.
 
-The numpy kernel (``retriever.scoring``) stays the reference and the fallback. For exact
+The numpy kernel (``retriever.search.scoring``) stays the reference and the fallback. For exact
 float32 scoring of one query both are bound by the same BLAS matmul and measure alike here
 (about 10.5k pages/s on 2 idle cores, 3.5-3.9k on a busy shared machine; colpali-engine's
 scorer 1.1k on the same busy machine, benchmarks/search.py). torch earns its place with
-the code kernels (int8 matmuls, ``retriever.quantization_torch``: 4-6x a float32 matmul),
+the code kernels (int8 matmuls, ``retriever.search.quantization_torch``: 4-6x a float32 matmul),
 a per-page maximum over a plain reshape, and fewer passes for batched queries. torch is
 imported inside the functions only: importing this module (or ``retriever``) never does.
 
-A block is whole pages (``retriever.ragged.plan_blocks``): one matmul gives the similarity
+A block is whole pages (``retriever.search.ragged.plan_blocks``): one matmul gives the similarity
 of every block row with every query vector, then the maximum per page is taken over a
 reshape when the block's pages all have one length (the common case: a ViT encoder gives
 every page the same number of patches) or over an explicitly masked padding otherwise.
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MissingDependencyError, RetrieverError
+from ..errors import MissingDependencyError, RetrieverError
 from .ragged import (DEFAULT_BLOCK_ELEMENTS, PageBlock, check_offsets, page_rows, plan_blocks,
                      stack_queries)
 

@@ -9,10 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from retriever import quantization_torch  # noqa: E402
+from retriever.search import quantization_torch  # noqa: E402
 from retriever.errors import UsageError  # noqa: E402
-from retriever.quantization import BinaryCodes, Int8Codes  # noqa: E402
-from retriever.scoring_torch import torch_threads  # noqa: E402
+from retriever.search.quantization import BinaryCodes, Int8Codes  # noqa: E402
+from retriever.search.scoring_torch import torch_threads  # noqa: E402
 
 HAS_INT_MM = quantization_torch._has_int_mm()
 PATHS = ["float32", pytest.param("int8", marks=pytest.mark.skipif(

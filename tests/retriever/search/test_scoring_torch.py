@@ -10,12 +10,12 @@ import pytest
 
 from repo_paths import REPO
 from retriever.errors import RetrieverError
-from retriever.ragged import page_rows, plan_blocks
-from retriever.scoring_torch import exact_maxsim_many, resolve_backend
+from retriever.search.ragged import page_rows, plan_blocks
+from retriever.search.scoring_torch import exact_maxsim_many, resolve_backend
 
 pytest.importorskip("torch")
 
-from retriever.scoring_torch import maxsim_many_torch  # noqa: E402
+from retriever.search.scoring_torch import maxsim_many_torch  # noqa: E402
 
 SIZES = [0, 3, 1, 0, 0, 7, 40, 0, 2, 5, 1, 0, 13, 0]
 
@@ -97,8 +97,8 @@ def test_backend_names_and_env_override(monkeypatch):
 
 
 def test_importing_the_kernels_does_not_import_torch():
-    code = ("import sys, retriever, retriever.scoring_torch, retriever.quantization, "
-            "retriever.twostage, retriever.prefilter; print('torch' in sys.modules)")
+    code = ("import sys, retriever, retriever.search.scoring_torch, retriever.search.quantization, "
+            "retriever.search.twostage, retriever.search.prefilter; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -108,7 +108,7 @@ def test_small_searches_do_not_import_torch_for_the_kernel(monkeypatch):
     """A cold text-collection search stays on numpy rather than pay torch's import."""
     import sys
 
-    from retriever import scoring_torch
+    from retriever.search import scoring_torch
 
     small_q, small_v = [np.ones((1, 384), np.float32)], np.ones((40_000, 384), np.float32)
     monkeypatch.delitem(sys.modules, "torch", raising=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from retriever.growable import append_rows
+from retriever.search.growable import append_rows
 
 
 def test_appends_reuse_the_buffer_and_old_snapshots_keep_their_rows():

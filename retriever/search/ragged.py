@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import RetrieverError
+from ..errors import RetrieverError
 
 #: similarities a kernel holds per block (block rows x query vectors), by kernel. numpy:
 #: 2**18 float32 = 1 MiB keeps the block's similarities in L2, which measured fastest

@@ -3,11 +3,11 @@
 Stages, per query:
 
 0. (large collections only) MaxSim against a few centroids per page
-   (``retriever.prefilter``) keeps the best ``candidates`` pages: through a FAISS IVF
+   (``retriever.search.prefilter``) keeps the best ``candidates`` pages: through a FAISS IVF
    index over all centroids, probed per query vector, when FAISS is installed and there
    are enough centroids (``retriever.search.centroid_ivf``: sublinear), else scored on
    every centroid's int8 codes (linear, as good as float16 for this stage);
-1. MaxSim on the codes (binary or int8, ``retriever.quantization``) of those pages, or of
+1. MaxSim on the codes (binary or int8, ``retriever.search.quantization``) of those pages, or of
    every page when the collection is small, keeps the best ``rerank``;
 2. exact float32 MaxSim on the full-precision vectors of those, fetched on demand (a
    float16 memmap, a LanceDB take): only ``rerank`` pages are ever read.
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RetrieverError
+from ..errors import RetrieverError
 from .prefilter import DEFAULT_CENTROIDS, page_centroids
 from .growable import Spare, append_rows
 from .quantization import BinaryCodes, Int8Codes, PageCodes, check_quantization, encode_codes
@@ -167,7 +167,7 @@ class CodeIndex:
             return "none"
         if self.coarse == "scan":
             return "scan"
-        from .search.centroid_ivf import MIN_CENTROIDS, faiss_available
+        from .centroid_ivf import MIN_CENTROIDS, faiss_available
 
         if self.coarse == "ivf" or (faiss_available() and self._coarse.n >= MIN_CENTROIDS):
             return "ivf"
@@ -176,7 +176,7 @@ class CodeIndex:
     def updated(self, keep: np.ndarray, new: CodeIndex) -> CodeIndex:
         """This index's pages ``keep`` (ascending positions), then every page of ``new``:
         what a commit that removed and added pages leaves. When nothing was removed the
-        new rows are appended in place (``retriever.growable``), so the cost is that of
+        new rows are appended in place (``retriever.search.growable``), so the cost is that of
         the new pages only; removals copy the kept rows once. A built IVF coarse stage is
         carried over (the new centroids are added to it)."""
         keep = np.asarray(keep, dtype=np.int64)
@@ -228,7 +228,7 @@ class CodeIndex:
         """The IVF over the centroids, built on first use (seconds at 100k pages)."""
         with self._ivf_lock:
             if self._ivf is None:
-                from .search.centroid_ivf import CentroidIVF
+                from .centroid_ivf import CentroidIVF
 
                 self._ivf = CentroidIVF.build(self.centroid_vectors(), self.centroid_offsets)
             return self._ivf
