@@ -3,6 +3,7 @@
     python benchmarks/search.py              # the full run: 1k, 10k and 100k pages
     python benchmarks/search.py --sizes 1000 --big 0 --queries 6   # a quick look
     python benchmarks/search.py --sizes 1000,10000 --big 0 --json  # + one JSON line per row
+    python benchmarks/search.py --sizes "" --big 0 --big-collection 100000 --queries 8 --json
 
 Same process, same data, same threads (``--threads``, default 2, pins torch, OpenMP, MKL,
 OpenBLAS and LanceDB) for every system. Data: structured ColPali-shaped pages
@@ -45,6 +46,9 @@ def _parse() -> argparse.Namespace:
                     help="timed queries for the slow peers at 10k and LanceDB native")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--centroids", type=int, default=16, help="per page, coarse stage")
+    ap.add_argument("--big-collection", type=int, default=0,
+                    help="pages of a LanceDB collection written chunk by chunk and searched "
+                    "through the indexer (0: skip; 100000 needs about 30 GB of disk)")
     ap.add_argument("--workdir", default="/tmp/retriever-search-bench")
     ap.add_argument("--json", action="store_true", help="one JSON object per row at the end")
     ap.add_argument("--sections", default="exact,two-stage,collection",
@@ -75,7 +79,7 @@ from retriever.search.twostage import (  # noqa: E402
     FULL_SCAN_PAGES, ArrayVectors, CodeIndex, default_candidates, default_rerank, best_pages,
     two_stage_search)
 from retriever.search.quantization_torch import code_matmul_path  # noqa: E402
-from search_collection import collection_rows  # noqa: E402
+from search_collection import collection_rows, streamed_collection_row  # noqa: E402
 from search_peers import (  # noqa: E402
     colpali_engine_scores, fast_plaid_status, numpy_blocked_scores)
 from search_rows import (  # noqa: E402
@@ -246,6 +250,8 @@ def main() -> None:
         del all_pages, pages
     if ARGS.big:
         big(ARGS.big, workdir)
+    if ARGS.big_collection:
+        streamed_collection_row(ARGS.big_collection, workdir, ARGS.threads, ARGS.queries)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     print(f"\nthreads {ARGS.threads} (OMP_WAIT_POLICY={ARGS.omp_wait}); Nq=32; k={K}; recall@{K} against exact fp32 MaxSim; "
           f"fast-plaid: {fast_plaid_status()}; peak RSS {peak_gb:.1f} GB; "
