@@ -32,10 +32,11 @@ import numpy as np
 from ..errors import RetrieverError
 from .imputed import imputed_page_scores
 
-#: nearest centroids kept per query vector, and inverted lists probed to find them;
-#: with IVF_POOL (retriever.search.twostage) these kept recall@10 at 1.00 at 10k structured
-#: pages (benchmarks/search.py); not yet checked on other generators or real vectors
-DEFAULT_TOKEN_K = 256
+#: nearest centroids kept per query vector, and inverted lists probed to find them. At
+#: 100k structured pages (1.6M centroids) 256 per query vector let 9% of the exact top-10
+#: fall out of the pool (recall@10 0.91 through the collection); 512 and 1024 kept all of
+#: it (benchmarks/search.py --big-collection). Not yet checked on real vectors.
+DEFAULT_TOKEN_K = 512
 DEFAULT_NPROBE = 16
 #: below this many centroids a brute-force scan is as fast as probing lists
 MIN_CENTROIDS = 32_768
