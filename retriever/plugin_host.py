@@ -53,6 +53,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "plugins.colpali",
     "plugins.clip",
     "plugins.vitamin",
+    "plugins.compression",
     "indexers.lancedb",
     "indexers.faiss",
     "indexers.memory",

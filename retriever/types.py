@@ -122,11 +122,16 @@ class MultiVector:
     ``n`` may be zero (a page with no text for a text encoder). Construction validates
     shapes, finiteness, normalization and boxes, so a broken encoder fails loudly here
     instead of producing silently wrong scores.
+
+    ``counts`` (n,) is how many encoder vectors each vector stands for once a compressor
+    merged some (its box is then the union of theirs); None means one each. Grounding
+    weighs a vector by it, so a merged vector counts as the patches it replaced.
     """
 
-    __slots__ = ("vectors", "boxes")
+    __slots__ = ("vectors", "boxes", "counts")
 
-    def __init__(self, vectors: np.ndarray, boxes: np.ndarray, *, check_norm: bool = True):
+    def __init__(self, vectors: np.ndarray, boxes: np.ndarray, *, check_norm: bool = True,
+                 counts: np.ndarray | None = None):
         vectors = np.asarray(vectors)
         if vectors.dtype not in (np.float32, np.float16):
             vectors = vectors.astype(np.float32)
@@ -152,8 +157,16 @@ class MultiVector:
             norms = np.linalg.norm(vectors.astype(np.float32), axis=1)
             if not np.allclose(norms, 1.0, atol=1e-2):
                 raise RetrieverError("MultiVector: vectors must be L2-normalized")
+        if counts is not None:
+            counts = np.asarray(counts, dtype=np.int32)
+            if counts.shape != (vectors.shape[0],):
+                raise RetrieverError(
+                    f"MultiVector: counts must be ({vectors.shape[0]},), got {counts.shape}")
+            if counts.size and counts.min() < 1:
+                raise RetrieverError("MultiVector: every count must be at least 1")
         self.vectors = vectors
         self.boxes = boxes
+        self.counts = counts
 
     @classmethod
     def empty(cls, dim: int) -> MultiVector:
@@ -167,6 +180,12 @@ class MultiVector:
         if vectors.size and (norms == 0).any():
             raise RetrieverError("MultiVector: cannot normalize a zero vector")
         return cls(vectors / np.where(norms == 0, 1, norms), boxes)
+
+    def weights(self) -> np.ndarray:
+        """(n,) float32: the encoder vectors each vector stands for (ones if uncompressed)."""
+        if self.counts is None:
+            return np.ones(self.n, np.float32)
+        return self.counts.astype(np.float32)
 
     @property
     def n(self) -> int:

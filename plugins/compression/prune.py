@@ -1,0 +1,44 @@
+"""``prune``: background vectors fused into one (EViT-style token reorganization).
+
+On a document page most patch vectors see blank paper or margins: many near-identical
+vectors, which pull the page's mean vector towards them. Vectors are ranked by their
+similarity to that dominant direction; the ``1/factor`` least like it are kept as they
+are, and the rest are fused into one vector (their count-weighted mean, the union box),
+so a query about the background still finds something and the counts still add up.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BackgroundPrune"]
+
+import math
+
+import numpy as np
+
+from retriever.compression import is_local, merged
+from retriever.types import MultiVector
+
+
+class BackgroundPrune:
+    name = "prune"
+
+    def __init__(self, factor: int = 3, min_keep: int = 16) -> None:
+        self.factor = int(factor)
+        self.min_keep = int(min_keep)
+
+    def compress(self, mv: MultiVector) -> MultiVector:
+        local = np.flatnonzero(is_local(mv.boxes))
+        keep = max(self.min_keep, math.ceil(local.size / self.factor))
+        if local.size <= keep + 1:  # fusing fewer than two vectors saves nothing
+            return mv
+        vectors = mv.vectors[local].astype(np.float32)  # (m, d)
+        weights = mv.weights()[local]
+        dominant = (vectors * weights[:, None]).sum(axis=0)  # (d,)
+        dominant /= max(float(np.linalg.norm(dominant)), 1e-12)
+        likeness = vectors @ dominant  # (m,)
+        # the ``keep - 1`` least like the background stay; the fused one is the last slot
+        kept = local[np.argsort(likeness, kind="stable")[:keep - 1]]
+        labels = np.full(mv.n, -1, np.int64)  # page-level vectors stay alone
+        labels[local] = 0  # one background group ...
+        labels[kept] = np.arange(1, kept.size + 1)  # ... and each kept vector its own
+        return merged(mv, labels)

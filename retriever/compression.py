@@ -1,0 +1,151 @@
+"""Token compression: fewer vectors per page, each keeping a box and a member count.
+
+A compressor (``protocols.Compressor``, registered through ``register_compressors`` like
+any plugin) runs after the encoder and before the indexer, on document pages only:
+queries are never compressed, MaxSim compares them with whatever the page kept. A
+collection is built with one compressor or none, recorded in its manifest as
+``NAME:FACTOR`` (``pool:3``); asking a built collection for another is refused, since
+its stored vectors were shaped by the first.
+
+``merged`` is the one way a compressor turns groups of vectors into vectors: the
+count-weighted mean of each group (re-normalized), the union of its boxes and the sum of
+its counts, so grounding still knows where each vector came from and how much of the
+page it stands for.
+"""
+
+from __future__ import annotations
+
+__all__ = ["GLOBAL_AREA", "parse_compress", "open_compressor", "merged", "is_local",
+           "check_compressed", "compress_all", "batch_compressor", "check_compressor"]
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import RetrieverError, UsageError
+from .protocols import Compressor
+from .types import MultiVector
+
+#: a vector whose box covers this much of the page is a page-level (global) vector: a
+#: compressor keeps it as it is (it says nothing about where, and merging it with patch
+#: vectors would stretch their box over the whole page)
+GLOBAL_AREA = 0.98
+
+
+def parse_compress(text: str) -> tuple[str, str | None]:
+    """``"pool:3"`` -> ``("pool", "3")``; ``"merge"`` -> ``("merge", None)``."""
+    name, sep, factor = text.strip().partition(":")
+    if not name or (sep and not factor.strip()):
+        raise UsageError(f"--compress {text!r}: expected NAME or NAME:FACTOR",
+                         hint="e.g. --compress pool:3 (see retriever plugins list)")
+    return name, (factor.strip() if sep else None)
+
+
+def open_compressor(text: str) -> tuple[str, Compressor]:
+    """The compressor ``text`` names and its canonical ``NAME:FACTOR`` for the manifest."""
+    from .plugin_host import get_registry
+
+    name, factor = parse_compress(text)
+    registry = get_registry()
+    options = {} if factor is None else {"factor": factor}
+    compressor = registry.create("compressor", name, **options)
+    chosen = getattr(compressor, "factor", None)
+    return (name if chosen is None else f"{name}:{chosen}"), compressor
+
+
+def is_local(boxes: np.ndarray) -> np.ndarray:
+    """(n,) bool: vectors whose box is a part of the page, not (nearly) all of it."""
+    boxes = np.asarray(boxes, np.float32)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return area < GLOBAL_AREA
+
+
+def merged(mv: MultiVector, labels: np.ndarray) -> MultiVector:
+    """One vector per label of ``labels`` (n,) ints: count-weighted mean re-normalized,
+    union box, summed count; groups ordered by their first member (reading order kept).
+
+    A label below 0 keeps that vector on its own (a global vector, say).
+    """
+    labels = np.asarray(labels, np.int64)
+    if labels.shape != (mv.n,):
+        raise RetrieverError(f"compressor labels: expected ({mv.n},), got {labels.shape}")
+    if mv.n == 0:
+        return mv
+    # vectors left alone get labels of their own, after every real group
+    alone = labels < 0
+    labels = labels.copy()
+    labels[alone] = labels.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+    uniq, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # groups in order of their first member
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    group = rank[inverse]  # (n,) group index in reading order
+    g = uniq.size
+    weights = mv.weights()  # (n,)
+    vectors = np.zeros((g, mv.dim), np.float32)  # (g, d)
+    np.add.at(vectors, group, mv.vectors.astype(np.float32) * weights[:, None])
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    # opposite vectors can cancel out: keep the group's heaviest member then
+    dead = norms[:, 0] < 1e-6
+    if dead.any():
+        for gi in np.flatnonzero(dead):
+            members = np.flatnonzero(group == gi)
+            vectors[gi] = mv.vectors[members[np.argmax(weights[members])]]
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors /= norms
+    boxes = np.empty((g, 4), np.float32)  # (g, 4): union of the members' boxes
+    boxes[:, :2] = np.inf
+    boxes[:, 2:] = -np.inf
+    np.minimum.at(boxes[:, 0], group, mv.boxes[:, 0])
+    np.minimum.at(boxes[:, 1], group, mv.boxes[:, 1])
+    np.maximum.at(boxes[:, 2], group, mv.boxes[:, 2])
+    np.maximum.at(boxes[:, 3], group, mv.boxes[:, 3])
+    counts = np.bincount(group, weights=weights, minlength=g).round().astype(np.int32)
+    return MultiVector(vectors.astype(mv.vectors.dtype, copy=False), boxes,
+                       check_norm=False, counts=counts)
+
+
+def check_compressed(name: str, before: MultiVector, after: object) -> MultiVector:
+    """A compressor's result, checked: a MultiVector of the same dimension, no more
+    vectors than before, counts summing to what it was given (a third-party compressor
+    that breaks this fails here, naming itself, rather than corrupting a collection)."""
+    if not isinstance(after, MultiVector):
+        raise RetrieverError(f"compressor {name!r} returned {type(after).__name__}, "
+                             "not a MultiVector")
+    if after.n > before.n or (before.n and after.dim != before.dim):
+        raise RetrieverError(f"compressor {name!r} turned {before.n}x{before.dim} vectors "
+                             f"into {after.n}x{after.dim}")
+    if int(after.weights().sum()) != int(round(before.weights().sum())):
+        raise RetrieverError(f"compressor {name!r}: counts sum to {int(after.weights().sum())}"
+                             f", but it was given {int(round(before.weights().sum()))} vectors")
+    return after
+
+
+def compress_all(name: str, compressor: Compressor,
+                 pages: Sequence[MultiVector]) -> list[MultiVector]:
+    """Every page of one encoder batch through ``compressor``, each result checked."""
+    return [check_compressed(name, mv, compressor.compress(mv)) for mv in pages]
+
+
+
+def batch_compressor(stored: str | None):
+    """The ``pipeline.Compress`` of a collection whose manifest records ``stored``."""
+    if stored is None:
+        return None
+    from functools import partial
+
+    name, compressor = open_compressor(stored)
+    return partial(compress_all, name, compressor)
+
+
+def check_compressor(stored: str | None, asked: str | None, collection: str) -> None:
+    """Raise UsageError when ``asked`` (``NAME[:FACTOR]``) is not what the collection
+    was built with: its stored vectors were shaped by that compressor (or by none)."""
+    if asked is None:
+        return
+    wanted = open_compressor(asked)[0]
+    if wanted != stored:
+        built = f"compressor {stored}" if stored else "no compressor"
+        raise UsageError(f"collection {collection!r} was built with {built}, not {wanted}",
+                         hint="a collection keeps the compressor it was created with; "
+                              "index into a new collection (--collection) to change it")
