@@ -58,8 +58,9 @@ def clear_memory_store() -> None:
 
 def _copy_record(record: PageRecord) -> PageRecord:
     # copy the arrays so a caller reusing its buffers cannot change what is stored
+    counts = record.embedding.counts
     emb = MultiVector(record.embedding.vectors.copy(), record.embedding.boxes.copy(),
-                      check_norm=False)
+                      check_norm=False, counts=None if counts is None else counts.copy())
     # regions are immutable once wrapped, so copies share them (flattened once, at add)
     return replace(record, embedding=emb, regions=LazyRegions.of(record.regions),
                    paths=record_paths(record))
@@ -164,6 +165,10 @@ class MemoryIndexer:
     def count(self) -> int:
         with _store_lock:
             return len(self._collection.pages)
+
+    def vector_count(self) -> int:
+        with _store_lock:
+            return sum(r.embedding.n for r in self._collection.pages.values())
 
     def close(self) -> None:
         """Nothing to release: the pages stay in the process-wide store."""

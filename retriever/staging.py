@@ -13,7 +13,8 @@ Layout, under the collection's ``staging/`` directory::
     <doc_id>/p000001.npz     one batch: its first page number in the name
     <doc_id>/p000009.npz
 
-Each ``.npz`` holds ``vectors`` (N, d), ``boxes`` (N, 4), ``offsets`` (P+1,),
+Each ``.npz`` holds ``vectors`` (N, d), ``boxes`` (N, 4), ``counts`` (N,) when a compressor
+merged vectors, ``offsets`` (P+1,),
 ``page_numbers`` and ``region_counts`` (P,), and ``meta``, UTF-8 JSON bytes: one object
 per page (number, size, text-layer flag, source, regions in the stored column form). Files are written atomically (``fileio.py``) and read
 with ``allow_pickle=False``; staged content is keyed by the document's content hash and
@@ -181,10 +182,14 @@ def _encode(records: Sequence[PageRecord]) -> bytes:
              "has_text_layer": r.has_text_layer, "source": r.source, "paths": list(r.paths),
              "regions": regions_object(r.regions)}
             for r in records]
+    extra = {}
+    if any(r.embedding.counts is not None for r in records):  # a compressed collection
+        extra["counts"] = (np.concatenate([r.embedding.weights() for r in records])
+                           .astype(np.int32) if sum(counts) else np.zeros(0, np.int32))
     buffer = io.BytesIO()
     # page numbers and region counts also as small arrays: resume planning reads only
     # these, never the regions' JSON
-    np.savez(buffer, vectors=vectors, boxes=boxes.astype(np.float32),
+    np.savez(buffer, vectors=vectors, boxes=boxes.astype(np.float32), **extra,
              page_numbers=np.array([r.page_number for r in records], np.int64),
              region_counts=np.array([len(r.regions) for r in records], np.int64),
              offsets=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
@@ -206,6 +211,7 @@ def _decode(path: Path, doc_id: str) -> list[PageRecord]:
     try:
         with np.load(path, allow_pickle=False) as data:
             vectors, boxes, offsets = data["vectors"], data["boxes"], data["offsets"]
+            counts = data["counts"] if "counts" in data.files else None
             meta = json.loads(data["meta"].tobytes().decode("utf-8"))
     except (OSError, ValueError, KeyError) as exc:
         raise RetrieverError(f"staged batch {path} is unreadable: {exc}",
@@ -217,7 +223,8 @@ def _decode(path: Path, doc_id: str) -> list[PageRecord]:
         out.append(PageRecord(
             doc_id=doc_id, source=page["source"], page_number=int(page["page_number"]),
             width=int(page["width"]), height=int(page["height"]),
-            embedding=MultiVector(vectors[a:b], boxes[a:b], check_norm=False),
+            embedding=MultiVector(vectors[a:b], boxes[a:b], check_norm=False,
+                                  counts=None if counts is None else counts[a:b]),
             regions=LazyRegions(page["regions"]), has_text_layer=bool(page["has_text_layer"]),
             paths=tuple(page.get("paths") or ())))
     return out

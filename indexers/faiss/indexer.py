@@ -377,6 +377,11 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
         with self._lock:
             return len(self._fresh())
 
+    def vector_count(self) -> int:
+        """Vectors stored over all live pages."""
+        with self._lock:
+            return int(self._fresh().n_vectors)
+
     def stats(self) -> dict[str, Any]:
         """The committed generation, pages, vectors, segments and the FAISS index in use
         (``index_type`` None: exact MaxSim without an index)."""

@@ -58,7 +58,11 @@ def write_records(path: Path, name: str, records: Sequence[PageRecord], ids: np.
     # UTF-8 (\udcff) and reads them back, so any file name survives exactly
     metas = [{"doc_id": r.doc_id, "source": record_paths(r)[0], "paths": list(record_paths(r)),
               "page_number": r.page_number, "width": r.width, "height": r.height,
-              "has_text_layer": r.has_text_layer}
+              "has_text_layer": r.has_text_layer,
+              # a compressor's member counts: small next to the vectors, and kept with the
+              # page's other per-page facts (merges and compaction carry them along)
+              **({} if r.embedding.counts is None
+                 else {"counts": r.embedding.counts.tolist()})}
              for r in records]
     store.write_segment(path, name, ids, metas, [r.regions for r in records], vectors, boxes,
                         np.concatenate(([0], np.cumsum(counts))))

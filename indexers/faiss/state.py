@@ -117,7 +117,8 @@ class LiveView:
         s = self.segments[g]
         a, b = int(self.starts[position]), int(self.ends[position])
         meta = s.metas[r]
-        emb = MultiVector(np.array(s.vectors[a:b]), np.array(s.boxes[a:b]), check_norm=False)
+        emb = MultiVector(np.array(s.vectors[a:b]), np.array(s.boxes[a:b]), check_norm=False,
+                          counts=meta.get("counts"))
         return PageRecord(
             doc_id=meta["doc_id"], source=meta["source"], page_number=int(meta["page_number"]),
             width=int(meta["width"]), height=int(meta["height"]), embedding=emb,

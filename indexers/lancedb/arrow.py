@@ -22,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "MANIFEST_KEY",
+    "COUNTS",
     "STORAGE_DTYPES",
     "build_schema",
     "manifest_from_schema",
@@ -29,6 +30,7 @@ __all__ = [
     "records_to_batch",
     "with_new_paths",
     "table_to_records",
+    "nested_counts",
     "nested_vectors_to_numpy",
     "sql_string_list",
     "has_paths",
@@ -52,6 +54,8 @@ from retriever.types import MultiVector, PageRecord
 from . import fulltext
 
 MANIFEST_KEY = b"retriever.manifest"
+#: per page, the member count of each vector (collections built with a compressor)
+COUNTS = "counts"
 #: storage dtype name -> (arrow type, numpy dtype)
 STORAGE_DTYPES: dict[str, tuple[pa.DataType, type[np.floating]]] = {
     "float16": (pa.float16(), np.float16),
@@ -85,6 +89,9 @@ def build_schema(manifest: Manifest, dtype: str) -> pa.Schema:
             pa.field("paths", pa.list_(pa.binary()), nullable=False),  # os.fsencode, source 1st
             fulltext.terms_field(),  # per region its analyzed terms (lexical search)
             *code_fields(manifest.quantization, dim),  # quantized collections only
+            # compressed collections only: how many encoder vectors each vector stands for
+            *([pa.field(COUNTS, pa.list_(pa.int32()), nullable=False)]
+              if manifest.compressor else []),
         ],
         metadata={MANIFEST_KEY: manifest.to_json().encode()},
     )
@@ -179,6 +186,9 @@ def records_to_batch(records: Sequence[PageRecord], schema: pa.Schema) -> pa.Rec
     # codes of the vectors as stored (after the float16 cast), so both stages agree
     columns += code_columns(schema, vectors.astype(np.float32), lengths)
     columns = fulltext.with_terms(schema, columns, records)  # tables older than it: none
+    if COUNTS in schema.names:  # the last field of a compressed collection
+        columns.append(pa.array([r.embedding.weights().astype(np.int32) for r in records],
+                                pa.list_(pa.int32())))
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
@@ -199,6 +209,16 @@ def nested_vectors_to_numpy(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndar
     return rows, offsets
 
 
+def nested_counts(column: pa.ChunkedArray | pa.Array, offsets: np.ndarray) -> np.ndarray:
+    """list<int32> per page -> (N,) counts, checked against the vectors' ``offsets``."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    flat = [c.flatten().to_numpy(zero_copy_only=False) for c in chunks]
+    counts = np.concatenate(flat).astype(np.int32) if flat else np.zeros(0, np.int32)
+    if counts.size != int(offsets[-1]):
+        raise RetrieverError("pages table is inconsistent: vectors and counts differ in count")
+    return counts
+
+
 def table_to_records(table: pa.Table) -> list[PageRecord]:
     """Rows of the pages table (all columns) -> PageRecords, in row order."""
     vectors, offsets = nested_vectors_to_numpy(table.column("vectors"))
@@ -208,11 +228,14 @@ def table_to_records(table: pa.Table) -> list[PageRecord]:
     out: list[PageRecord] = []
     cols = {name: table.column(name).to_pylist() for name in (
         "doc_id", "page_number", "width", "height", "has_text_layer", "regions")}
+    counts = (nested_counts(table.column(COUNTS), offsets)
+              if COUNTS in table.column_names else None)
     row_paths = paths_of_rows(table)
     for i in range(table.num_rows):
         lo, hi = int(offsets[i]), int(offsets[i + 1])
         # copies, so a record does not pin the whole Arrow batch in memory
-        emb = MultiVector(vectors[lo:hi].copy(), boxes[lo:hi].copy(), check_norm=False)
+        emb = MultiVector(vectors[lo:hi].copy(), boxes[lo:hi].copy(), check_norm=False,
+                          counts=None if counts is None else counts[lo:hi].copy())
         out.append(PageRecord(
             doc_id=cols["doc_id"][i],
             source=row_paths[i][0],

@@ -373,6 +373,10 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
     def count(self) -> int:
         return int(self._table.count_rows())
 
+    def vector_count(self) -> int:
+        """Vectors stored over all pages (one int column read)."""
+        return int(self._scan(["n_vectors"]).column("n_vectors").to_numpy().sum())
+
     def lexical_search(self, queries: Sequence[Any], k: int) -> list[list[Any]]:
         """The top ``k`` regions by BM25 per analyzed query (``LexicalIndexer``; fulltext.py)."""
         return self._fulltext.search(self._table, list(queries), k)

@@ -111,6 +111,8 @@ def ground(
         return []
     relevance = vector_relevance(query.vectors, page.vectors)  # (n_vectors,)
     weights = overlap_matrix(units.boxes, page.boxes, opts.min_overlap)  # (U, n)
+    if page.counts is not None:  # a merged vector counts as the patches it replaced
+        weights = weights * page.weights()[None, :]
     vector = region_scores(relevance, weights, opts.aggregate or "mean")  # (U,)
     lex = _lexical_per_unit(lexical, units)
     scores = blend(vector, lex, opts.lexical_weight)
