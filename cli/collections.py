@@ -86,7 +86,10 @@ def info(name: Annotated[str, typer.Argument(help="Collection name.")] = "defaul
                f"backend:    {details['backend']}\n"
                f"encoder:    {enc['name']} ({enc['model_id']}, dim {enc['dim']}, {enc['kind']})\n"
                f"quantization: {details['quantization']}\n"
-               f"documents:  {details['documents']}\npages:      {details['pages']}")
+               f"compressor: {details['compressor'] or 'none'}\n"
+               f"documents:  {details['documents']}\npages:      {details['pages']}"
+               + (f"\nvectors:    {details['vectors']}" if details["vectors"] is not None
+                  else ""))
     if storage is not None:
         typer.echo(_storage_lines(details["storage"]))
 

@@ -80,6 +80,10 @@ def index(
     indexer_option: Annotated[list[str], typer.Option(
         "--indexer-option", "-O", help="Indexer option KEY=VALUE (repeatable), e.g. "
         "index_type=hnsw; see `retriever plugins list`.")] = [],
+    compress: Annotated[Optional[str], typer.Option(
+        "--compress", help="Compressor a new collection runs on each page's vectors, "
+        "NAME[:FACTOR]: pool:3, merge:2, prune:3 (see `retriever plugins list`).",
+        show_default=False)] = None,
     include: Annotated[list[str], typer.Option(help="Glob of files to include (repeatable).")] = [],
     exclude: Annotated[list[str], typer.Option(help="Glob of files to skip (repeatable).")] = [],
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="OCR pages without a text layer.")] = True,
@@ -108,7 +112,8 @@ def index(
     retriever = Retriever(collection, data_dir=data_dir, encoder=encoder,
                           encoder_options=encoder_options, indexer=indexer,
                           ocr="tesseract" if ocr else None, quantization=quantization,
-                          indexer_options=_parse_options(indexer_option, "--indexer-option"))
+                          indexer_options=_parse_options(indexer_option, "--indexer-option"),
+                          compress=compress)
     try:
         with output.progress_reporter() as progress:
             report = retriever.index(paths, include=include, exclude=exclude, force=force,

@@ -30,7 +30,7 @@ from .ingest import content_hash
 from .ingest.producer import DocumentJob, PageProducer, default_workers
 from .interrupts import deferred_interrupt
 from .jobstream import JobStream, plan_jobs
-from .pipeline import encode_document, no_text_error, producer_for
+from .pipeline import Compress, encode_document, no_text_error, producer_for
 from .protocols import Encoder, Indexer, OCREngine
 from .staging import STAGING_DIR, StagedDocument, Staging
 from .types import FileFailure, PageRecord
@@ -176,6 +176,7 @@ class _Run:
     hashes: dict[Path, str]
     force: bool
     progress: ProgressCallback | None
+    compress: Compress | None = None
 
 
 def staging_for(indexer: Indexer) -> Staging | None:
@@ -206,7 +207,7 @@ def _tidy_staging(staging: Staging, book: _Book, force: bool) -> None:
 def index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
                 ocr: OCREngine | None, report: IndexReport, *, max_pixels: int,
                 force: bool = False, progress: ProgressCallback | None = None,
-                workers: int | None = None) -> None:
+                workers: int | None = None, compress: Compress | None = None) -> None:
     """Index ``files`` into ``indexer``, adding to ``report`` as each file commits.
 
     Pages are produced by ``workers`` processes (default: one per core; 0: in this
@@ -214,7 +215,8 @@ def index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
     committed once all of its pages are. A bad file is one ``failed`` entry and the batch
     goes on, and so is a file that hits an unexpected error (a bug in a plugin must not
     cost the whole run); a missing system dependency and Ctrl-C stop the run, keeping
-    what was staged for the next run.
+    what was staged for the next run. ``compress``: the collection's compressor, applied
+    to each encoded batch before it is staged (``pipeline.encode_document``).
     """
     book = _Book(stored_paths(indexer))
     staging = staging_for(indexer)
@@ -229,7 +231,7 @@ def index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
     with producer_for(encoder, ocr, max_pixels=max_pixels,
                       workers=min(workers, max(len(jobs), 0))) as producer:
         run = _Run(indexer, book, encoder, report, staging, JobStream(producer, jobs, solo),
-                   hashes, force, progress)
+                   hashes, force, progress, compress)
         for done, path in enumerate(files):
             if progress:
                 progress("files", done, len(files), str(path))
@@ -311,7 +313,8 @@ def _encode(run: _Run, path: Path, doc_id: str, source: str, records: list[PageR
     on_page = ((lambda page: progress("pages", page.page_number, 0, source))
                if progress else None)
     try:
-        outcome = encode_document(job, run.stream.take(job), run.encoder, sink, on_page)
+        outcome = encode_document(job, run.stream.take(job), run.encoder, sink, on_page,
+                                  compress=run.compress)
     except KeyboardInterrupt:
         if staging is not None and staging.pages(doc_id):
             run.report.staged.append(source)

@@ -9,8 +9,8 @@ encoder, or OCR for a page without text.
 
 from __future__ import annotations
 
-__all__ = ["PAGE_BATCH", "DocumentOutcome", "document_records", "encode_document",
-           "page_batch"]
+__all__ = ["PAGE_BATCH", "Compress", "DocumentOutcome", "document_records",
+           "encode_document", "page_batch"]
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +32,8 @@ from .types import MultiVector, Page, PageRecord
 PAGE_BATCH = 8
 
 Event = PageReady | DocumentEnd | DocumentFailed
+#: a collection's compressor over one encoded batch (``compression.compress_all``)
+Compress = Callable[[list[MultiVector]], list[MultiVector]]
 
 
 def page_batch(encoder: Encoder) -> int:
@@ -62,12 +64,14 @@ def no_text_error(path: Path | str, encoder: Encoder) -> BadInputError:
 
 def encode_document(job: DocumentJob, events: Iterable[Event], encoder: Encoder,
                     sink: Callable[[list[PageRecord]], None],
-                    on_page: Callable[[Page], None] | None = None) -> DocumentOutcome:
+                    on_page: Callable[[Page], None] | None = None, *,
+                    compress: Compress | None = None) -> DocumentOutcome:
     """Encode the pages of ``job`` as ``events`` bring them, one batch per sink call.
 
     ``events`` are this job's, up to and including its ``DocumentEnd`` (or
     ``DocumentFailed``, whose error is raised). Pixels are dropped as soon as a batch is
-    encoded, so memory stays about one batch.
+    encoded, so memory stays about one batch. ``compress`` shrinks each batch's vectors
+    before the sink sees them (staged and stored pages are the compressed ones).
     """
     batch: list[Page] = []
     encoded, any_regions = 0, False
@@ -76,6 +80,8 @@ def encode_document(job: DocumentJob, events: Iterable[Event], encoder: Encoder,
     def flush() -> None:
         nonlocal encoded, any_regions
         vectors: list[MultiVector] = encoder.encode_pages(batch)
+        if compress is not None:
+            vectors = compress(vectors)
         records = [PageRecord.from_page(p, mv) for p, mv in zip(batch, vectors)]
         batch.clear()
         any_regions = any_regions or any(r.regions for r in records)

@@ -40,6 +40,7 @@ from .maintenance import auto_optimize
 from .manifest import Manifest
 from .plugin_host import get_registry
 from .protocols import Encoder, Indexer, OCREngine
+from .compression import batch_compressor, check_compressor, open_compressor
 from .search.quantization import check_quantization
 from .search.hybrid import Mode, check_mode, grounding_for
 from .search.hybrid import rank as rank_pages
@@ -77,6 +78,9 @@ class Retriever:
     plugins list``): build-time ones (FAISS index_type, dtype) are recorded in a new
     collection's manifest and refused when they differ for an existing one; the others
     (nprobe, candidates, rerank, threads) apply each time the collection is opened.
+    ``compress`` (``NAME[:FACTOR]``, e.g. "pool:3") is the compressor a new collection
+    runs on every page's vectors before storing them (``retriever.compression``); an
+    existing one keeps its own and refuses a different one.
     """
 
     def __init__(
@@ -91,8 +95,10 @@ class Retriever:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         quantization: str | None = None,
         indexer_options: dict[str, Any] | None = None,
+        compress: str | None = None,
     ) -> None:
         self.collection = config.validate_collection_name(collection)
+        self._compress = compress
         self._indexer_options = dict(indexer_options or {})
         # one name for one setting: quantization= and indexer_options={"quantization": ..}
         quantization = _merge_quantization(quantization,
@@ -154,7 +160,9 @@ class Retriever:
         if create_with is not None:
             manifest = Manifest(encoder=create_with.identity, indexer=backend,
                                 quantization=self._quantization or "none",
-                                indexer_options=build)
+                                indexer_options=build,
+                                compressor=(open_compressor(self._compress)[0]
+                                            if self._compress else None))
         if manifest is not None and not (self.path / backend).exists():
             # a new collection: made whole under another name, then renamed into place
             create_atomically(spec, self.path / backend, manifest, {**build, **runtime})
@@ -164,6 +172,7 @@ class Retriever:
                                **(runtime if manifest is None else {**build, **runtime}))
         try:
             indexer.manifest.check_quantization(self._quantization, self.collection)
+            check_compressor(indexer.manifest.compressor, self._compress, self.collection)
             indexer.manifest.check_indexer_options(build, spec.option_defaults(),
                                                    self.collection)
         except UsageError:
@@ -248,7 +257,8 @@ class Retriever:
                 ocr = self._ocr_engine()
                 indexer = self._open_indexer(None if self.exists else encoder)  # made on use
                 index_files(indexer, files, encoder, ocr, report, max_pixels=self.max_pixels,
-                            force=force, progress=progress, workers=workers)
+                            force=force, progress=progress, workers=workers,
+                            compress=batch_compressor(indexer.manifest.compressor))
             if sync and self.exists:
                 sync_roots(self.indexer, paths, report)
             auto_optimize(self._indexer, report, self.collection)  # maintenance.py: the rule
@@ -378,10 +388,13 @@ class Retriever:
                         "revision": manifest.encoder.revision, "dim": manifest.encoder.dim,
                         "kind": manifest.encoder.kind, "options": manifest.encoder.options},
             "quantization": manifest.quantization,
+            "compressor": manifest.compressor,
             "indexer_options": dict(manifest.indexer_options),
             "schema_version": manifest.schema_version,
             "documents": len(indexer.documents()),
             "pages": indexer.count(),
+            # vectors stored: what a compressor shrinks (None: the backend cannot say)
+            "vectors": (indexer.vector_count() if hasattr(indexer, "vector_count") else None),
         }
 
     def close(self) -> None:
