@@ -49,7 +49,11 @@ def open_compressor(text: str) -> tuple[str, Compressor]:
     registry = get_registry()
     options = {} if factor is None else {"factor": factor}
     compressor = registry.create("compressor", name, **options)
-    chosen = getattr(compressor, "factor", None)
+    # the factor is part of the name only where the compressor takes it as an option:
+    # the manifest's name must open the same compressor again
+    declared = registry.get("compressor", name).options or ()
+    takes_factor = any(o.name == "factor" for o in declared)
+    chosen = getattr(compressor, "factor", None) if takes_factor else None
     return (name if chosen is None else f"{name}:{chosen}"), compressor
 
 

@@ -1,4 +1,4 @@
-"""Built-in token compressors: ``merge`` (windows of the patch grid), ``pool`` (Ward
+"""Built-in token compressors: ``merge`` (windows of the patch grid), ``pool`` (hierarchical
 clustering) and ``prune`` (background vectors fused into one).
 
 They register through ``register_compressors``, the hook a third-party compressor uses,
@@ -28,9 +28,9 @@ def _merge(**options: Any):
 
 
 def _pool(**options: Any):
-    from .pool import WardPool
+    from .pool import AgglomerativePool
 
-    return WardPool(**options)
+    return AgglomerativePool(**options)
 
 
 def _prune(**options: Any):
@@ -49,11 +49,14 @@ def register_compressors(register) -> None:
                  MIN_KEEP)))
     register(CompressorSpec(
         name="pool", factory=_pool,
-        description="hierarchical pooling: Ward clusters of similar vectors, 1/FACTOR of "
-                    "the vectors (token pooling for ColPali)",
+        description="hierarchical pooling: clusters of similar vectors (average linkage), "
+                    "1/FACTOR of the vectors (token pooling for ColPali)",
         options=(Option("factor", int, 3, "vectors per cluster, on average", minimum=2),
                  Option("spatial", float, 0.0, "weight of the vectors' positions in the "
                         "clustering (0: by similarity alone)", minimum=0.0),
+                 Option("linkage", str, "average", "how clusters are joined (scipy "
+                        "linkage on the distance matrix)",
+                        choices=("average", "ward", "complete", "weighted")),
                  MIN_KEEP)))
     register(CompressorSpec(
         name="prune", factory=_prune,
