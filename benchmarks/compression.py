@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from retriever.compression import open_compressor  # noqa: E402
+from retriever.plugin_host import get_registry  # noqa: E402
 from retriever.grounding import ground  # noqa: E402
 from retriever.search.scoring import maxsim_scores_many  # noqa: E402
 from retriever.types import MultiVector, Region  # noqa: E402
@@ -222,13 +222,15 @@ def run_corpus(name: str, pages, regions, queries, grounding) -> None:
     exact_regions = top_regions(grounding, pages, regions)
     row(name, "uncompressed", pages, pages, None, queries, regions, exact, grounding,
         exact_regions)
-    specs = [f"pool:{ARGS.factor}", f"pool:{ARGS.factor}:spatial", f"prune:{ARGS.factor}",
-             "merge:2"]
-    for spec in specs:
-        text = spec.replace(":spatial", "")
-        label, compressor = open_compressor(text)
-        if spec.endswith(":spatial"):
-            compressor.spatial, label = 1.0, label + " spatial=1"
+    f = ARGS.factor
+    # (label, compressor name, options): the defaults, then the variants worth comparing
+    variants = [(f"pool:{f}", "pool", {"factor": f}),
+                (f"pool:{f} linkage=ward", "pool", {"factor": f, "linkage": "ward"}),
+                (f"pool:{f} spatial=1", "pool", {"factor": f, "spatial": 1.0}),
+                (f"prune:{f}", "prune", {"factor": f}),
+                ("merge:2", "merge", {"factor": 2})]
+    for label, plugin, options in variants:
+        compressor = get_registry().create("compressor", plugin, **options)
         compressor.compress(pages[0])  # warm-up: scipy import
         start = time.perf_counter()
         compressed = [compressor.compress(p) for p in pages]
