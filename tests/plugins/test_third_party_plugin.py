@@ -38,8 +38,10 @@ def test_installed_plugin_is_listed_with_its_hooks_and_version(plugin_site, tmp_
     rows = {row["name"]: row for row in map(json.loads, out.stdout.splitlines())}
     example = rows["example"]
     assert example["version"] == "0.3.1" and not example["builtin"]
-    assert {"register_encoders", "register_commands"} <= set(example["hooks"])
-    assert example["components"] == ["encoder:example/hashing"]
+    assert {"register_encoders", "register_compressors", "register_commands"} \
+        <= set(example["hooks"])
+    assert sorted(example["components"]) == ["compressor:example/pairs",
+                                             "encoder:example/hashing"]
     assert rows["plugins.text"]["builtin"]
 
 
@@ -56,6 +58,22 @@ def test_plugin_encoder_indexes_and_searches_from_the_cli(plugin_site, tmp_path)
     assert any("IBAN" in r["text"] for r in hit["regions"])
     info = _cli(["collections", "info", "plug", "--json"], plugin_site, tmp_path)
     assert json.loads(info.stdout)["encoder"]["name"] == "example/hashing"
+
+
+def test_plugin_compressor_shrinks_what_is_indexed(plugin_site, tmp_path):
+    invoice = SAMPLES / "invoice.pdf"
+    for name, extra in (("plain", []), ("pairs", ["--compress", "example/pairs"])):
+        out = _cli(["index", str(invoice), "-c", name, "--encoder", "example/hashing",
+                    "--json", *extra], plugin_site, tmp_path)
+        assert out.returncode == 0, out.stderr
+    info = {name: json.loads(_cli(["collections", "info", name, "--json"], plugin_site,
+                                  tmp_path).stdout) for name in ("plain", "pairs")}
+    assert info["plain"]["compressor"] is None
+    assert info["pairs"]["compressor"] == "example/pairs"
+    assert info["pairs"]["vectors"] == (info["plain"]["vectors"] + 1) // 2
+    out = _cli(["search", "bank transfer IBAN", "-c", "pairs", "--json"], plugin_site, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert any("IBAN" in r["text"] for r in json.loads(out.stdout.splitlines()[0])["regions"])
 
 
 def test_plugin_adds_a_cli_command(plugin_site, tmp_path):

@@ -1,4 +1,5 @@
-"""A third-party plugin: a hashing bag-of-words encoder and one extra CLI command.
+"""A third-party plugin: a hashing bag-of-words encoder, a compressor that merges
+neighbouring vectors in pairs, and one extra CLI command.
 
 It installs and registers exactly like a built-in: an entry point in the ``retriever`` group
 and hook implementations from ``retriever.hookspecs``.
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from retriever import EncoderSpec, hookimpl
+from retriever import CompressorSpec, EncoderSpec, hookimpl
+from retriever.compression import merged
 from retriever.manifest import EncoderIdentity
 from retriever.types import WHOLE_PAGE, MultiVector, Page
 
@@ -62,6 +64,22 @@ class HashingEncoder:
 def register_encoders(register) -> None:
     register(EncoderSpec(name="example/hashing", factory=HashingEncoder,
                          description="hashed bag of words per line (test plugin)"))
+
+
+class PairMerge:
+    """Each two consecutive vectors (lines, for the hashing encoder) become one."""
+
+    name = "example/pairs"
+    factor = 2
+
+    def compress(self, mv: MultiVector) -> MultiVector:
+        return merged(mv, np.arange(mv.n) // 2)
+
+
+@hookimpl
+def register_compressors(register) -> None:
+    register(CompressorSpec(name="example/pairs", factory=PairMerge,
+                            description="merges consecutive vectors in pairs (test plugin)"))
 
 
 @hookimpl
