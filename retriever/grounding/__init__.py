@@ -22,14 +22,16 @@ __all__ = [
     "GroundingOptions",
     "Level",
     "Lexical",
+    "PatchRelevance",
     "Selection",
     "ground",
     "overlap_matrix",
+    "patch_relevance",
     "region_scores",
     "resolve_options",
 ]
 
-from .core import Lexical, ground
+from .core import Lexical, PatchRelevance, ground, patch_relevance
 from .evidence import overlap_matrix, region_scores
 from .options import (
     AGGREGATES,
