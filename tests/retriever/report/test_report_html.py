@@ -205,3 +205,35 @@ def test_cli_heatmap_needs_html_and_sdk_heatmap_needs_the_query(home, tmp_path):
             r.render_html(hits, tmp_path / "x.html", heatmap=True)
         assert r.render_html(hits, tmp_path / "x.html") == []
     assert (tmp_path / "x.html").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_patch_encoder_heatmap_comes_from_the_stored_patch_vectors(tmp_path):
+    """A ViT with patches: the overlay is the grounding code's per-patch relevance, and
+    without patches (one whole-page vector) the report says there is no heatmap."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("open_clip")
+    from tiny_vit import build_tiny_clip
+
+    from retriever import Retriever
+
+    model = build_tiny_clip(tmp_path / "clip")
+    for name, patches in (("patches", True), ("single", False)):
+        options = {"model": str(model), "patches": patches}
+        with Retriever(name, data_dir=tmp_path, encoder="clip/vit-b-16",
+                       encoder_options=options) as r:
+            r.index([INVOICE], workers=0)
+            hits = r.search("when is the payment due?", k=1, mode="vector")
+            out = tmp_path / f"{name}.html"
+            assert r.render_html(hits, out, heatmap=True, query="when is the payment due?") == []
+        (article,) = parse(out.read_text(encoding="utf-8"))[0].find_all("article", "hit")
+        overlays = article.find_all("img", "heat")
+        if patches:
+            overlay = _image(overlays[0].attrs["src"])
+            page = _image(article.find_all("img", "page-image")[0].attrs["src"])
+            assert overlay.mode == "RGBA"
+            assert abs(overlay.width / overlay.height - page.width / page.height) < 0.02
+            assert np.asarray(overlay)[..., 3].max() > 0  # something is shaded
+        else:
+            assert not overlays and "No heatmap" in article.text
