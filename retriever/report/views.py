@@ -68,6 +68,16 @@ class HitView:
         return os.path.basename(self.source) or self.source
 
     @property
+    def shown_path(self) -> str:
+        """The source as a reader wants it: relative to where the report was made when it
+        lies below it (``samples/invoice.pdf``), else absolute."""
+        try:
+            relative = os.path.relpath(self.source)
+        except ValueError:  # another drive (Windows)
+            return self.source
+        return self.source if relative.startswith(os.pardir) else relative
+
+    @property
     def alt(self) -> str:
         drawn = f", {len(self.boxes)} answering regions outlined" if self.boxes else ""
         return f"Page {self.page} of {self.name}{drawn}"
