@@ -35,21 +35,28 @@ class PageUnavailable(Exception):
         self.reason = reason
 
 
-def render_hit_page(hit: Hit, *, dpi: int = 150,
-                    max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Image, str]:
+def render_hit_page(hit: Hit, *, dpi: int = 150, max_pixels: int = DEFAULT_MAX_PIXELS,
+                    hashes: dict[str, str] | None = None) -> tuple[Image, str]:
     """The hit's page rendered again from a source file at ``dpi``, and that file's path.
 
     Every path the document is recorded at is tried, ``source`` first; a file counts only
     while its content still hashes to the hit's ``doc_id`` (boxes drawn on another version
     of a page would point at the wrong words). Give the collection's ``dpi`` and
-    ``max_pixels`` to get the very pixels it indexed. Raises ``PageUnavailable``.
+    ``max_pixels`` to get the very pixels it indexed. ``hashes`` (path -> content hash),
+    shared across the hits of one call, hashes a document with several hit pages once.
+    Raises ``PageUnavailable``.
     """
     paths = list(dict.fromkeys([hit.source, *hit.paths]))
     first: PageUnavailable | None = None
     for name in paths:
         source = Path(name)
         try:
-            if content_hash(source) != hit.doc_id:
+            digest = hashes.get(name) if hashes is not None else None
+            if digest is None:
+                digest = content_hash(source)
+                if hashes is not None:
+                    hashes[name] = digest
+            if digest != hit.doc_id:
                 raise PageUnavailable(f"{source}: changed since it was indexed", "changed")
             page = open_document(source, dpi=dpi, max_pixels=max_pixels,
                                  doc_id=hit.doc_id).page(hit.page)
@@ -76,11 +83,12 @@ def save_region_crops(hits: Sequence[Hit], out_dir: str | Path, *, dpi: int = 15
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     warnings: list[str] = []
+    hashes: dict[str, str] = {}
     for hit in hits:
         if not hit.regions:
             continue
         try:
-            image, _ = render_hit_page(hit, dpi=dpi)
+            image, _ = render_hit_page(hit, dpi=dpi, hashes=hashes)
         except PageUnavailable as exc:
             warnings.append(f"{exc.message}; no crops")
             continue

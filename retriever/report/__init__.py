@@ -50,10 +50,14 @@ def report_for(retriever: Retriever, hits: Sequence[Hit], path: str | os.PathLik
     if heatmap and not (query and query.strip()):
         raise UsageError("a heatmap needs the query the hits answer",
                          hint="render_html(hits, path, heatmap=True, query=...)")
-    encoder = retriever.encoder  # cheap to make: models load on first encode
+    from ..ingest import DEFAULT_DPI
+
+    # the DPI the collection's pages were rasterized at, so boxes land on the same pixels;
+    # making the encoder is cheap (models load on first encode)
+    dpi = int(getattr(retriever.encoder, "dpi", None) or DEFAULT_DPI)
     manifest = retriever.indexer.manifest
     heat = _heat(retriever, hits, query) if heatmap and hits else None  # type: ignore[arg-type]
     details = {"collection": retriever.collection, "encoder": manifest.encoder.name,
-               "pages rendered at": f"{encoder.dpi} dpi"}
-    return render_report(hits, path, dpi=encoder.dpi, max_pixels=retriever.max_pixels,
+               "pages rendered at": f"{dpi} dpi"}
+    return render_report(hits, path, dpi=dpi, max_pixels=retriever.max_pixels,
                          query=query, heat=heat, heatmap=heatmap, details=details)

@@ -47,7 +47,7 @@ def _environment():  # -> jinja2.Environment (imported here: only reports need j
 
 
 def _view(hit: Hit, *, dpi: int, max_pixels: int, heat: PatchRelevance | None,
-          heatmap: bool) -> HitView:
+          heatmap: bool, hashes: dict[str, str]) -> HitView:
     from .heatmap import paint_heatmap
 
     view = HitView(rank=hit.rank, score=float(hit.score), source=hit.source, page=hit.page,
@@ -55,7 +55,7 @@ def _view(hit: Hit, *, dpi: int, max_pixels: int, heat: PatchRelevance | None,
                                              enumerate(hit.regions, start=1)],
                    paths=list(hit.paths))
     try:
-        image, used = render_hit_page(hit, dpi=dpi, max_pixels=max_pixels)
+        image, used = render_hit_page(hit, dpi=dpi, max_pixels=max_pixels, hashes=hashes)
     except PageUnavailable as exc:
         view.notice = changed_notice(hit, exc.reason, exc.message)
         view.warning = f"{exc.message}; its page is not drawn in the report"
@@ -89,7 +89,8 @@ def render_report(
     ``heat``: per hit key ``doc_id:page``, the patch relevance to overlay when ``heatmap``.
     ``details``: a few name -> value lines for the header (collection, encoder).
     """
-    views = [_view(hit, dpi=dpi, max_pixels=max_pixels, heatmap=heatmap,
+    hashes: dict[str, str] = {}  # a document hit on several pages is hashed once
+    views = [_view(hit, dpi=dpi, max_pixels=max_pixels, heatmap=heatmap, hashes=hashes,
                    heat=(heat or {}).get(f"{hit.doc_id}:{hit.page}")) for hit in hits]
     template = _environment().get_template("report.html.j2")
     html = template.render(query=query, hits=views, heatmap=heatmap,

@@ -28,6 +28,7 @@ from retriever.types import Hit, RegionHit
 
 INVOICE = SAMPLES / "invoice.pdf"
 TERMS = (0.1, 0.69, 0.9, 0.76)  # the invoice's payment-terms paragraph
+QUOTES = 'INVOICE" onmouseover="window.__pwned=1'  # text that would break out of an attribute
 
 
 def _hit(rank: int, path: Path, regions: list[RegionHit], doc_id: str | None = None) -> Hit:
@@ -49,7 +50,7 @@ def report(tmp_path):
     shutil.copy(SAMPLES / "slide.pdf", gone)
     hits = [
         _hit(1, INVOICE, [RegionHit(TERMS, f"Terms & conditions {SCRIPT}", 0.91),
-                          RegionHit((0.5, 0.1, 0.95, 0.2), "INVOICE", 0.42, level="line")]),
+                          RegionHit((0.5, 0.1, 0.95, 0.2), QUOTES, 0.42, level="line")]),
         _hit(2, changed, [RegionHit(TERMS, "payment terms", 0.8)]),
         _hit(3, gone, [RegionHit((0.1, 0.1, 0.5, 0.3), "a slide", 0.5)]),
     ]
@@ -93,6 +94,9 @@ def test_document_text_is_escaped_never_markup(report):
     texts = [p.text for p in root.find_all("p", "text")]
     assert texts[0] == f"Terms & conditions {SCRIPT}"  # shown as the very text it is
     assert SCRIPT in root.find_all("h1")[0].text  # the query too
+    # in an attribute (the box's tooltip) quotes stay inside it
+    second = root.find_all("a", "box")[1]
+    assert second.attrs["title"] == QUOTES and "onmouseover" not in second.attrs
     assert "<b>c</b>" in root.find_all("dl", "details")[0].text and "b" not in tags
 
 
