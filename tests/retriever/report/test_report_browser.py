@@ -165,3 +165,19 @@ def test_a_source_changed_since_indexing_is_marked_and_not_drawn(page):
 
     notice = page.find_element(By.CSS_SELECTOR, "article.hit .notice")
     assert notice.is_displayed()
+
+
+def test_hits_boxes_and_region_texts_are_reachable_by_keyboard(page):
+    focusable = page.execute_script(
+        "return ['article.hit', 'a.box', '.regions li'].map(s => "
+        "[...document.querySelectorAll(s)].every(e => e.tabIndex === 0))")
+    assert focusable == [True, True, True]
+    assert page.execute_script("return document.querySelectorAll('h1, h2, h3').length") > 4
+    # focusing a region's text lights up its box on the page (CSS :has, no script)
+    outline = page.execute_script("""
+        const li = document.querySelector('article.hit .regions li[data-n="2"]');
+        const box = li.closest('article').querySelector('a.box[data-n="2"]');
+        const before = getComputedStyle(box).outlineStyle;
+        li.focus();
+        return [before, getComputedStyle(box).outlineStyle];""")
+    assert outline == ["none", "solid"]
