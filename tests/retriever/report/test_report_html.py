@@ -241,3 +241,9 @@ def test_patch_encoder_heatmap_comes_from_the_stored_patch_vectors(tmp_path):
             assert np.asarray(overlay)[..., 3].max() > 0  # something is shaded
         else:
             assert not overlays and "No heatmap" in article.text
+
+
+def test_a_search_without_hits_still_makes_a_report(tmp_path):
+    result = render_report([], tmp_path / "none.html", dpi=100, query="nothing like this")
+    root, _ = parse(result.path.read_text(encoding="utf-8"))
+    assert not root.find_all("article") and "No hits." in root.find_all("main")[0].text
