@@ -161,6 +161,12 @@ def search(
         show_default=False)] = None,
     crops: Annotated[Optional[Path], typer.Option(
         help="Save a PNG of every returned region in this directory.", show_default=False)] = None,
+    html: Annotated[Optional[Path], typer.Option(
+        "--html", help="Also write one self-contained HTML report: each page with its "
+        "regions outlined and scored, their text beside.", show_default=False)] = None,
+    heatmap: Annotated[bool, typer.Option(
+        "--heatmap", help="With --html: shade each page by how relevant each of its "
+        "patches is to the query.")] = False,
     rerank: Annotated[Optional[int], typer.Option(
         "--rerank", min=1, help="Quantized collections: pages scored exactly after the "
         "codes' shortlist (default: per format).", show_default=False)] = None,
@@ -178,6 +184,10 @@ def search(
 
     if aggregate not in (None, "mean", "max"):
         raise RetrieverError(f"--aggregate must be mean or max, not {aggregate!r}")
+    if heatmap and html is None:
+        from retriever.errors import UsageError
+
+        raise UsageError("--heatmap draws on the HTML report", hint="add --html FILE")
     search_options = _parse_options(indexer_option, "--indexer-option")
     # unset flags stay None and keep the SDK's measured defaults
     grounding = {"level": region_level, "select": select, "margin": margin,
@@ -187,6 +197,10 @@ def search(
                                 max_regions=max_regions, rerank=rerank,
                                 indexer_options=search_options, mode=mode,  # type: ignore[arg-type]
                                 grounding={k: v for k, v in grounding.items() if v is not None})
+        if html is not None:  # inside: the report reads the collection's stored vectors
+            for warning in retriever.render_html(hits, html, heatmap=heatmap, query=query):
+                typer.secho(f"warning: {warning}", fg="yellow", err=True)
+            typer.echo(f"report written to {html}", err=True)
     if crops is not None:
         from retriever.crops import save_region_crops
 

@@ -2,20 +2,77 @@
 
 Pages are rendered again from their source file (once per hit), only for the hits asked
 for; a source that changed since it was indexed is skipped rather than cropped wrongly.
+``render_hit_page`` is that one way back from a hit to its page's pixels; the HTML report
+(``retriever.report``) draws on the same pixels.
 """
 
 from __future__ import annotations
 
-__all__ = ["save_region_crops"]
+__all__ = ["PageUnavailable", "render_hit_page", "save_region_crops"]
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import BadInputError
 from .ingest import content_hash, open_document
+from .ingest.document import DEFAULT_MAX_PIXELS
 from .types import Hit
 
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
 _MARGIN = 0.004  # a little context around the box, in page fractions
+
+
+class PageUnavailable(Exception):
+    """A hit's page cannot be shown: its source ``changed`` since it was indexed, or is
+    gone or unreadable (``reason`` is then the ``BadInputError`` reason, e.g. not-found)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+def render_hit_page(hit: Hit, *, dpi: int = 150, max_pixels: int = DEFAULT_MAX_PIXELS,
+                    hashes: dict[str, str] | None = None) -> tuple[Image, str]:
+    """The hit's page rendered again from a source file at ``dpi``, and that file's path.
+
+    Every path the document is recorded at is tried, ``source`` first; a file counts only
+    while its content still hashes to the hit's ``doc_id`` (boxes drawn on another version
+    of a page would point at the wrong words). Give the collection's ``dpi`` and
+    ``max_pixels`` to get the very pixels it indexed. ``hashes`` (path -> content hash),
+    shared across the hits of one call, hashes a document with several hit pages once.
+    Raises ``PageUnavailable``.
+    """
+    paths = list(dict.fromkeys([hit.source, *hit.paths]))
+    first: PageUnavailable | None = None
+    for name in paths:
+        source = Path(name)
+        try:
+            digest = hashes.get(name) if hashes is not None else None
+            if digest is None:
+                digest = content_hash(source)
+                if hashes is not None:
+                    hashes[name] = digest
+            if digest != hit.doc_id:
+                raise PageUnavailable(f"{source}: changed since it was indexed", "changed")
+            page = open_document(source, dpi=dpi, max_pixels=max_pixels,
+                                 doc_id=hit.doc_id).page(hit.page)
+        except BadInputError as exc:
+            first = first or PageUnavailable(exc.message, exc.reason)
+            continue
+        except PageUnavailable as exc:
+            first = first or exc
+            continue
+        if page.image is None:  # pragma: no cover - open_document renders by default
+            first = first or PageUnavailable(f"{source}: page {hit.page} has no image",
+                                             "no-image")
+            continue
+        return page.image, str(source)
+    assert first is not None  # paths is never empty: it holds hit.source
+    raise first
 
 
 def save_region_crops(hits: Sequence[Hit], out_dir: str | Path, *, dpi: int = 150) -> list[str]:
@@ -26,20 +83,14 @@ def save_region_crops(hits: Sequence[Hit], out_dir: str | Path, *, dpi: int = 15
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     warnings: list[str] = []
+    hashes: dict[str, str] = {}
     for hit in hits:
         if not hit.regions:
             continue
-        source = Path(hit.source)
         try:
-            if content_hash(source) != hit.doc_id:
-                warnings.append(f"{source}: changed since it was indexed; no crops")
-                continue
-            page = open_document(source, dpi=dpi, doc_id=hit.doc_id).page(hit.page)
-        except BadInputError as exc:
+            image, _ = render_hit_page(hit, dpi=dpi, hashes=hashes)
+        except PageUnavailable as exc:
             warnings.append(f"{exc.message}; no crops")
-            continue
-        image = page.image
-        if image is None:
             continue
         width, height = image.size
         for index, region in enumerate(hit.regions, start=1):

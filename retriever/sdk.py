@@ -377,6 +377,20 @@ class Retriever:
             results.append(hits)
         return results
 
+    def render_html(self, hits: Sequence[Hit], path: str | Path, *, heatmap: bool = False,
+                    query: str | None = None) -> list[str]:
+        """Write one self-contained HTML file showing each hit's page with its regions
+        outlined, scored and their text beside (``retriever.report``).
+
+        Pages are rendered again from their source files at the collection's DPI; a source
+        that changed or vanished since indexing gets a notice instead of its page. Returns
+        one line per such hit. ``heatmap`` also shades each page by the relevance of its
+        stored vectors to ``query`` (needed then: the text the hits were searched with).
+        """
+        from .report import report_for
+
+        return report_for(self, hits, path, heatmap=heatmap, query=query).notices
+
     def info(self) -> dict[str, Any]:
         indexer = self.indexer
         manifest = indexer.manifest

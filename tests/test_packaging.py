@@ -55,3 +55,11 @@ def test_wheel_installs_into_a_clean_virtualenv(wheel, tmp_path):
     assert help_out.returncode == 0, help_out.stderr
     for command in ("index", "search", "collections", "plugins", "doctor"):
         assert command in help_out.stdout
+
+
+def test_wheel_ships_the_report_templates(wheel):
+    """``retriever search --html`` renders from files that are not Python modules."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    templates = {p.relative_to(REPO).as_posix()
+                 for p in (REPO / "retriever" / "report" / "templates").iterdir()}
+    assert templates and templates <= names, sorted(templates - names)

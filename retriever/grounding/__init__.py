@@ -9,7 +9,8 @@ image or a second forward pass, so it works the same for every encoder; single-v
 encoders, which have no evidence of where, get the page's regions in reading order.
 
 Modules: ``options`` (the knobs), ``evidence`` (overlap and scores), ``units`` (regions at a
-level), ``select`` (which to keep), ``core`` (``ground``).
+level), ``select`` (which to keep), ``core`` (``ground``, and ``patch_relevance``: the
+per-vector evidence itself, which the HTML report draws as a heatmap).
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ __all__ = [
     "GroundingOptions",
     "Level",
     "Lexical",
+    "PatchRelevance",
     "Selection",
     "ground",
     "overlap_matrix",
+    "patch_relevance",
     "region_scores",
     "resolve_options",
 ]
 
-from .core import Lexical, ground
+from .core import Lexical, PatchRelevance, ground, patch_relevance
 from .evidence import overlap_matrix, region_scores
 from .options import (
     AGGREGATES,

@@ -11,9 +11,10 @@ lexical evidence alone goes through the usual selection).
 
 from __future__ import annotations
 
-__all__ = ["ground", "Lexical"]
+__all__ = ["ground", "Lexical", "PatchRelevance", "patch_relevance"]
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np
@@ -29,6 +30,26 @@ from .units import Units, group_boxes, line_height, merge_adjacent, page_units
 #: lexical evidence: one value in [0, 1] per region of ``regions`` (top level; a line or a
 #: block takes its paragraph's value), or a function scoring the texts of the units
 Lexical = Union[Sequence[float], np.ndarray, Callable[[Sequence[str]], Sequence[float]]]
+
+
+@dataclass(frozen=True)
+class PatchRelevance:
+    """Per stored vector of a page: its box and its relevance to a query, the evidence
+    ``ground`` spreads onto regions (the report draws it as a heatmap)."""
+
+    boxes: np.ndarray  # (n, 4) normalized, as stored
+    relevance: np.ndarray  # (n,) float32: best similarity to any query vector
+    local: np.ndarray  # (n,) bool: False for whole-page vectors, which say nothing of where
+
+    @property
+    def has_local(self) -> bool:
+        return bool(self.local.any())
+
+
+def patch_relevance(query: MultiVector, page: MultiVector) -> PatchRelevance:
+    """What each of ``page``'s vectors says about ``query``, and where on the page."""
+    relevance = vector_relevance(query.vectors, page.vectors)  # (n_vectors,)
+    return PatchRelevance(page.boxes, relevance, ~is_global(page.boxes))
 
 
 def _columns(regions: Sequence[Region] | RegionColumns) -> RegionColumns:
@@ -109,7 +130,7 @@ def ground(
     units = page_units(cols, opts.level, opts.merge_gap)
     if not len(units):
         return []
-    relevance = vector_relevance(query.vectors, page.vectors)  # (n_vectors,)
+    relevance = patch_relevance(query, page).relevance  # (n_vectors,)
     weights = overlap_matrix(units.boxes, page.boxes, opts.min_overlap)  # (U, n)
     if page.counts is not None:  # a merged vector counts as the patches it replaced
         weights = weights * page.weights()[None, :]
