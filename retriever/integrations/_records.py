@@ -13,8 +13,8 @@ left), ``score`` (the region's) and ``crop_path`` when a crop was saved.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_K", "RegionRecord", "check_k", "hit_records", "open_retriever",
-           "search_records"]
+__all__ = ["DEFAULT_K", "PAGE_FIELDS", "RegionRecord", "check_k", "hit_records",
+           "open_retriever", "search_records"]
 
 import dataclasses
 import logging
@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 DEFAULT_K = 5
 
 
+#: the metadata that describes a record's page rather than its region
+PAGE_FIELDS = ("doc_id", "source", "page", "page_width", "page_height", "paths", "rank",
+               "page_score")
+
+
 @dataclass(frozen=True)
 class RegionRecord:
     """One returned region: its text, its score and JSON-serialisable metadata."""
@@ -47,6 +52,10 @@ class RegionRecord:
     @property
     def page_key(self) -> tuple[str, int]:
         return self.metadata["doc_id"], self.metadata["page"]
+
+    def page_metadata(self) -> dict[str, Any]:
+        """The page's fields alone (for a node or document that stands for the page)."""
+        return {name: self.metadata[name] for name in PAGE_FIELDS}
 
 
 def hit_records(hit: Hit) -> list[RegionRecord]:
