@@ -117,15 +117,10 @@ def search_records(retriever: Retriever, query: str, k: int, *,
     options = dict(search_kwargs or {})
     if "k" in options:
         raise UsageError("search_kwargs cannot set k", hint="pass k= to the adapter itself")
-    pages = k  # each page gives at least one record, so k pages are nearly always enough
-    while True:
-        hits = retriever.search(query, pages, **options)
-        records = [record for hit in hits for record in hit_records(hit)]
-        # fewer hits than asked: the collection has no more pages to look at
-        if len(records) >= k or len(hits) < pages:
-            break
-        pages *= 2
-    records = records[:k]
+    # every hit gives at least one record (a page without regions gives a whole-page
+    # one), so k pages always hold k records, or the collection has fewer
+    hits = retriever.search(query, k, **options)
+    records = [record for hit in hits for record in hit_records(hit)][:k]
     if crop_dir is not None and records:
         records = _with_crops(hits, records, crop_dir)
     return records
