@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 __all__ = [
+    "CACHE_ENV",
     "DEFAULT_COLLECTION",
     "DEFAULT_ENCODER",
     "DEFAULT_INDEXER",
     "DEFAULT_OCR",
     "HOME_ENV",
+    "cache_dir",
     "collection_path",
     "data_dir",
     "resolve_data_dir",
@@ -21,6 +23,8 @@ from pathlib import Path
 from .errors import UsageError
 
 HOME_ENV = "RETRIEVER_HOME"
+#: derived files that can be remade at any time (ONNX exports, rendered page images)
+CACHE_ENV = "RETRIEVER_CACHE_DIR"
 DEFAULT_COLLECTION = "default"
 DEFAULT_ENCODER = "text/minilm"
 DEFAULT_INDEXER = "lancedb"
@@ -54,6 +58,16 @@ def resolve_data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     import platformdirs  # small, but only needed here
 
     return Path(platformdirs.user_data_dir("vision-retriever", appauthor=False))
+
+
+def cache_dir() -> Path:
+    """The cache directory: ``$RETRIEVER_CACHE_DIR``, else the per-user cache directory."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("vision-retriever", appauthor=False))
 
 
 def validate_collection_name(name: str) -> str:

@@ -8,8 +8,11 @@ for; a source that changed since it was indexed is skipped rather than cropped w
 
 from __future__ import annotations
 
-__all__ = ["PageUnavailable", "render_hit_page", "save_region_crops"]
+__all__ = ["PageUnavailable", "render_page", "render_hit_page", "save_region_crops",
+           "save_page_image"]
 
+import os
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,18 +40,26 @@ class PageUnavailable(Exception):
 
 def render_hit_page(hit: Hit, *, dpi: int = 150, max_pixels: int = DEFAULT_MAX_PIXELS,
                     hashes: dict[str, str] | None = None) -> tuple[Image, str]:
-    """The hit's page rendered again from a source file at ``dpi``, and that file's path.
+    """The hit's page rendered again from a source file at ``dpi``, and that file's path
+    (``render_page`` over every path the document is recorded at, ``source`` first)."""
+    return render_page([hit.source, *hit.paths], hit.doc_id, hit.page, dpi=dpi,
+                       max_pixels=max_pixels, hashes=hashes)
 
-    Every path the document is recorded at is tried, ``source`` first; a file counts only
-    while its content still hashes to the hit's ``doc_id`` (boxes drawn on another version
-    of a page would point at the wrong words). Give the collection's ``dpi`` and
-    ``max_pixels`` to get the very pixels it indexed. ``hashes`` (path -> content hash),
-    shared across the hits of one call, hashes a document with several hit pages once.
-    Raises ``PageUnavailable``.
+
+def render_page(paths: Sequence[str], doc_id: str, page_number: int, *, dpi: int = 150,
+                max_pixels: int = DEFAULT_MAX_PIXELS,
+                hashes: dict[str, str] | None = None) -> tuple[Image, str]:
+    """Page ``page_number`` of document ``doc_id`` rendered again from the first of
+    ``paths`` that still holds it, at ``dpi``, and that file's path.
+
+    A file counts only while its content still hashes to ``doc_id`` (boxes drawn on
+    another version of a page would point at the wrong words). Give the collection's
+    ``dpi`` and ``max_pixels`` to get the very pixels it indexed. ``hashes`` (path ->
+    content hash), shared across the hits of one call, hashes a document with several hit
+    pages once. Raises ``PageUnavailable``.
     """
-    paths = list(dict.fromkeys([hit.source, *hit.paths]))
     first: PageUnavailable | None = None
-    for name in paths:
+    for name in dict.fromkeys(paths):
         source = Path(name)
         try:
             digest = hashes.get(name) if hashes is not None else None
@@ -56,10 +67,10 @@ def render_hit_page(hit: Hit, *, dpi: int = 150, max_pixels: int = DEFAULT_MAX_P
                 digest = content_hash(source)
                 if hashes is not None:
                     hashes[name] = digest
-            if digest != hit.doc_id:
+            if digest != doc_id:
                 raise PageUnavailable(f"{source}: changed since it was indexed", "changed")
             page = open_document(source, dpi=dpi, max_pixels=max_pixels,
-                                 doc_id=hit.doc_id).page(hit.page)
+                                 doc_id=doc_id).page(page_number)
         except BadInputError as exc:
             first = first or PageUnavailable(exc.message, exc.reason)
             continue
@@ -67,11 +78,12 @@ def render_hit_page(hit: Hit, *, dpi: int = 150, max_pixels: int = DEFAULT_MAX_P
             first = first or exc
             continue
         if page.image is None:  # pragma: no cover - open_document renders by default
-            first = first or PageUnavailable(f"{source}: page {hit.page} has no image",
+            first = first or PageUnavailable(f"{source}: page {page_number} has no image",
                                              "no-image")
             continue
         return page.image, str(source)
-    assert first is not None  # paths is never empty: it holds hit.source
+    if first is None:
+        raise PageUnavailable(f"document {doc_id}: no path recorded", "not-found")
     raise first
 
 
@@ -102,3 +114,27 @@ def save_region_crops(hits: Sequence[Hit], out_dir: str | Path, *, dpi: int = 15
             image.crop(box).save(path)
             region.crop_path = str(path)
     return warnings
+
+
+def save_page_image(paths: Sequence[str], doc_id: str, page: int, out_dir: str | Path, *,
+                    dpi: int = 150) -> Path:
+    """The whole page as a PNG in ``out_dir``, rendered once and reused afterwards.
+
+    The file is named by the document's content hash, page and DPI, so a file already there
+    is this very page and is returned without opening the source. Raises PageUnavailable
+    when no path still holds the document as it was indexed.
+    """
+    out = Path(out_dir)
+    path = out / f"{doc_id}-p{page}-{dpi}dpi.png"
+    if path.is_file():
+        return path
+    image, _ = render_page(paths, doc_id, page, dpi=dpi)
+    out.mkdir(parents=True, exist_ok=True)
+    # written under another name and renamed: a concurrent reader never sees half a PNG
+    tmp = out / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        image.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
