@@ -17,7 +17,7 @@ import typer
 from retriever import __version__
 from retriever.errors import ExitCode, IndexInterrupted, RetrieverError
 
-from . import delete_cmd, output
+from . import delete_cmd, output, serve_cmd
 from .collections import collections_app
 from .eval_cmd import eval_command
 from .plugins_cmd import plugins_app
@@ -34,6 +34,7 @@ app.add_typer(collections_app, name="collections")
 app.add_typer(plugins_app, name="plugins")
 app.command("eval")(eval_command)
 app.command("delete")(delete_cmd.delete)
+app.command("serve")(serve_cmd.serve)
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option(
