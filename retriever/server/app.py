@@ -75,13 +75,15 @@ def create_app(data_dir: str | os.PathLike[str] | None = None, *, api_key: str |
         """Liveness; the one route that needs no API key."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/metrics", tags=["server"], dependencies=secured, response_class=Response)
+    @app.get("/metrics", tags=["server"], dependencies=secured, response_class=Response,
+             response_model=None)
     def prometheus() -> Response:
         """Prometheus text format: requests by route and status, latency, pages indexed."""
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    @app.get("/openapi.json", tags=["server"], dependencies=secured, include_in_schema=False)
+    @app.get("/openapi.json", tags=["server"], dependencies=secured, include_in_schema=False,
+             response_model=None)
     def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 

@@ -25,7 +25,6 @@ from fastapi.testclient import TestClient  # noqa: E402
 from retriever.server import create_app  # noqa: E402
 
 ENCODER = "example/hashing"
-KEY = "test-key-0123456789"
 
 
 @pytest.fixture(autouse=True)
