@@ -192,3 +192,39 @@ def test_a_hugging_face_tokenizer_counts_the_budget(home):
     assert ctx.tokenizer == str(model_dir)
     assert ctx.tokens == len(tokenizer.encode(ctx.prompt_text(), add_special_tokens=False))
     assert 0 < ctx.tokens <= 60
+
+
+def test_the_readme_prompt_example_runs_without_the_network(tmp_path, monkeypatch):
+    """The README's example, as written, with a stand-in for the `openai` package that
+    records what would be sent: the prompt building is what is tested."""
+    import types
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Context for an LLM prompt"):]
+    code = section[section.index("```python\n") + 10:section.index("\n```", section.index(
+        "```python\n"))]
+    sent: dict = {}
+
+    class _Completions:
+        def create(self, *, model, messages):
+            sent.update(model=model, messages=messages)
+            message = types.SimpleNamespace(content="Late payments incur 1.5% per month [1].")
+            return types.SimpleNamespace(choices=[types.SimpleNamespace(message=message)])
+
+    class OpenAI:
+        def __init__(self, *, base_url, api_key):
+            sent["base_url"] = base_url
+            self.chat = types.SimpleNamespace(completions=_Completions())
+
+    monkeypatch.setitem(sys.modules, "openai", types.SimpleNamespace(OpenAI=OpenAI))
+    home = tmp_path / "home"
+    monkeypatch.setenv("RETRIEVER_HOME", str(home))
+    with Retriever("default", encoder="example/hashing") as r:
+        assert r.index([SAMPLES / "invoice.pdf"], workers=0).ok
+    exec(compile(code, "README.md", "exec"), {})
+    system, user = sent["messages"]
+    assert system["role"] == "system" and "[1]" in system["content"]
+    assert user["content"].startswith("Context:\ninvoice.pdf, page 1:\n[1] ")
+    assert "Late payments incur interest" in user["content"]
+    assert user["content"].endswith(
+        "Question: How much interest do I pay if I settle the invoice late?")
