@@ -31,7 +31,8 @@ def create_app(data_dir: str | os.PathLike[str] | None = None, *, api_key: str |
     """The app. ``encoder``/``encoder_options``: what a collection created by an upload
     uses (default text/minilm). ``tokenizer``: what ``/context`` counts its budget with
     (default: the approximation). ``image_secret``: the key image ids are signed with
-    (default: random per process)."""
+    (default: random per process). ``max_upload_bytes`` caps every request body (at
+    least 64 KiB, so a tiny upload cap never refuses a search's JSON)."""
     from fastapi import Depends, FastAPI
     from fastapi.responses import JSONResponse, Response
 

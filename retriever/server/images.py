@@ -13,7 +13,7 @@ from __future__ import annotations
 
 __all__ = ["build_image_router", "render_crop"]
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, HTTPException, Response
 

@@ -123,3 +123,16 @@ def test_healthz_and_metrics(client):
     assert 'retriever_http_requests_total{method="POST",route="/search",status="200"} 1.0' in text
     assert 'route="/collections/{name}",status="404"' in text  # templates, not raw paths
     assert "retriever_http_request_duration_seconds_bucket" in text
+
+
+def test_one_retriever_and_one_encoder_per_collection(client):
+    state = client.app.state.retriever
+    for query in ("invoice", "annual report", "bank transfer"):
+        assert client.post("/search", json={"query": query, "collection": "docs"}).status_code == 200
+    handle = state.collections.get("docs")
+    encoder = handle.retriever.encoder
+    client.post("/context", json={"query": "invoice", "collection": "docs"})
+    assert state.collections.get("docs") is handle and handle.retriever.encoder is encoder
+    # names that are not collections are not kept open
+    client.post("/search", json={"query": "x", "collection": "nope"})
+    assert set(state.collections._handles) == {"docs"}
