@@ -10,12 +10,13 @@ from __future__ import annotations
 __all__ = ["build_router"]
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, File, HTTPException, UploadFile
 from fastapi.responses import JSONResponse
 
-from ..errors import DocumentNotFoundError, ExitCode
+from ..errors import DocumentNotFoundError, ExitCode, RetrieverError
 from ..indexing import IndexReport
 from ..types import Hit
 from . import models
@@ -25,6 +26,9 @@ from .state import Collections, ServerState
 from .uploads import StoredFile, UploadTooLarge
 
 _DOC_ID = re.compile(r"^[0-9a-f]{8,64}$")
+_READ_RETRIES = 3
+_MISSING_PAGE = " has no page "  # retriever.records.missing_pages_error
+T = TypeVar("T")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": models.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 503)}
 
@@ -35,6 +39,19 @@ def _hit_json(state: ServerState, collection: str, hit: Hit) -> dict[str, Any]:
     for region, data in zip(hit.regions, out["regions"]):
         data["image_id"] = state.ids.make(collection, hit.doc_id, hit.page, region.bbox)
     return out
+
+
+def _reading(run: Callable[[], T]) -> T:
+    """Run a search again when a delete removed a page between its ranking and its read
+    (the SDK's hint says as much: "search again"); the next one sees the new version."""
+    for attempt in range(_READ_RETRIES):
+        try:
+            return run()
+        except RetrieverError as exc:
+            if type(exc) is not RetrieverError or _MISSING_PAGE not in exc.message or (
+                    attempt == _READ_RETRIES - 1):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _failure_line(filename: str, reason: str, detail: str) -> str:
@@ -77,8 +94,8 @@ def build_router(state: ServerState) -> APIRouter:
     def search(body: models.SearchRequest) -> dict[str, Any]:
         """Top ``k`` pages, each with the regions on it that answer (``search --json``)."""
         retriever = collections.get(body.collection).warm(encoder=body.mode != "lexical")
-        hits = retriever.search(body.query, body.k, mode=body.mode,
-                                max_regions=body.max_regions)
+        hits = _reading(lambda: retriever.search(body.query, body.k, mode=body.mode,
+                                                 max_regions=body.max_regions))
         return {"hits": [_hit_json(state, body.collection, h) for h in hits]}
 
     @router.post("/context", response_model=models.ContextResponse,
@@ -88,8 +105,8 @@ def build_router(state: ServerState) -> APIRouter:
         retriever = collections.get(body.collection).warm(encoder=body.mode != "lexical")
         # images are cropped here, not by the SDK, so they go through the server's
         # checks on where a source may be (images.render_crop)
-        ctx = retriever.context(body.query, k=body.k, budget=body.budget,
-                                tokenizer=state.tokenizer, mode=body.mode)
+        ctx = _reading(lambda: retriever.context(body.query, k=body.k, budget=body.budget,
+                                                 tokenizer=state.tokenizer, mode=body.mode))
         out = ctx.to_dict()
         for citation, data in zip(ctx.citations, out["citations"]):
             data["image_id"] = state.ids.make(body.collection, citation.doc_id,

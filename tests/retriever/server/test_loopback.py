@@ -138,3 +138,40 @@ def test_searches_keep_working_while_an_upload_indexes(tmp_path: Path):
         # every search counted: the warm-up, the load and the last one
         line = 'retriever_http_requests_total{method="POST",route="/search",status="200"}'
         assert f"{line} {float(CLIENTS * SEARCHES + 2)}" in metrics
+
+
+def test_searches_keep_working_while_a_document_is_deleted_and_uploaded_again(tmp_path):
+    """A delete between a search's ranking and its read of the pages is searched again
+    by the server, not a 500."""
+    from retriever.server import create_app
+
+    home = tmp_path / "home"
+    with Retriever("live", data_dir=home, encoder="gated/hashing") as r:
+        assert r.index([SAMPLES / "invoice.pdf", SAMPLES / "annual-report.pdf"],
+                       workers=0).ok
+    slide = (SAMPLES / "slide.pdf").read_bytes()
+    app = create_app(home, encoder="gated/hashing", ocr=None)
+    stop = threading.Event()
+    with live_server(app) as base, ThreadPoolExecutor(4) as pool:
+        def searches(worker: int) -> list[str]:
+            errors, done = [], 0
+            with httpx.Client(base_url=base, timeout=120) as client:
+                while not stop.is_set() or done < 5:
+                    response = client.post("/search", json={
+                        "query": "slide invoice report", "collection": "live", "k": 5})
+                    if response.status_code != 200:
+                        errors.append(f"{response.status_code}: {response.text[:200]}")
+                    done += 1
+            return errors
+
+        running = [pool.submit(searches, w) for w in range(3)]
+        with httpx.Client(base_url=base, timeout=120) as client:
+            for _ in range(4):
+                uploaded = client.post("/collections/live/documents", files=[
+                    ("files", ("slide.pdf", slide, "application/pdf"))])
+                assert uploaded.status_code == 201, uploaded.text
+                doc_id = uploaded.json()["documents"][0]["doc_id"]
+                deleted = client.delete(f"/collections/live/documents/{doc_id}")
+                assert deleted.status_code == 200, deleted.text
+        stop.set()
+        assert [e for future in running for e in future.result(timeout=300)] == []
