@@ -136,3 +136,16 @@ def test_one_retriever_and_one_encoder_per_collection(client):
     # names that are not collections are not kept open
     client.post("/search", json={"query": "x", "collection": "nope"})
     assert set(state.collections._handles) == {"docs"}
+
+
+def test_an_upload_while_another_writer_holds_the_collection_is_409(client, home):
+    from retriever.locking import writer_lock
+
+    data = (SAMPLES / "slide.pdf").read_bytes()
+    with writer_lock(home, "docs", "index"):  # as a `retriever index` run would
+        busy = _upload(client, "docs", ("slide.pdf", data))
+        # searches never take the lock
+        assert client.post("/search", json={"query": QUERY, "collection": "docs"}).status_code == 200
+    assert busy.status_code == 409 and "is being indexed" in busy.json()["error"]
+    assert not any(p.is_file() for p in (home / "uploads").rglob("*.pdf"))
+    assert _upload(client, "docs", ("slide.pdf", data)).status_code == 201
