@@ -17,7 +17,7 @@ import typer
 from retriever import __version__
 from retriever.errors import ExitCode, IndexInterrupted, RetrieverError
 
-from . import delete_cmd, output
+from . import delete_cmd, output, serve_cmd
 from .collections import collections_app
 from .eval_cmd import eval_command
 from .plugins_cmd import plugins_app
@@ -34,6 +34,7 @@ app.add_typer(collections_app, name="collections")
 app.add_typer(plugins_app, name="plugins")
 app.command("eval")(eval_command)
 app.command("delete")(delete_cmd.delete)
+app.command("serve")(serve_cmd.serve)
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option(
@@ -176,6 +177,15 @@ def search(
     mode: Annotated[str, typer.Option(
         "--mode", help="hybrid (vectors and full-text fused), vector, or lexical (full-text "
         "only: no model is loaded).")] = "hybrid",
+    context: Annotated[bool, typer.Option(
+        "--context", help="Print the answering regions as an LLM prompt context: per page "
+        "in reading order, numbered citations, deduplicated, within --budget tokens.")] = False,
+    budget: Annotated[int, typer.Option(
+        "--budget", min=1, help="--context: tokens at most (counted by --tokenizer).")] = 2000,
+    tokenizer: Annotated[Optional[str], typer.Option(
+        "--tokenizer", help="--context: a Hugging Face tokenizer (local dir or cached name, "
+        "offline) to count tokens with (default: an approximation, see README).",
+        show_default=False)] = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -192,11 +202,22 @@ def search(
     # unset flags stay None and keep the SDK's measured defaults
     grounding = {"level": region_level, "select": select, "margin": margin,
                  "percentile": percentile, "min_overlap": min_overlap, "merge": merge}
+    grounding = {k: v for k, v in grounding.items() if v is not None}
+    if context:
+        with Retriever(collection, data_dir=data_dir) as retriever:
+            ctx = retriever.context(query, k=k, budget=budget, tokenizer=tokenizer,
+                                    images="path" if crops is not None else None,
+                                    crop_dir=crops, aggregate=aggregate,
+                                    max_regions=max_regions, rerank=rerank,
+                                    indexer_options=search_options, mode=mode,
+                                    grounding=grounding)
+        output.print_context(ctx, json_out)
+        return
     with Retriever(collection, data_dir=data_dir) as retriever:
         hits = retriever.search(query, k, regions=regions, aggregate=aggregate,  # type: ignore[arg-type]
                                 max_regions=max_regions, rerank=rerank,
                                 indexer_options=search_options, mode=mode,  # type: ignore[arg-type]
-                                grounding={k: v for k, v in grounding.items() if v is not None})
+                                grounding=grounding)
         if html is not None:  # inside: the report reads the collection's stored vectors
             for warning in retriever.render_html(hits, html, heatmap=heatmap, query=query):
                 typer.secho(f"warning: {warning}", fg="yellow", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["print_error", "print_hits", "print_index_report", "print_checks", "progress_reporter",
            "print_json", "show_library_warnings", "print_interrupted", "print_delete_report",
-           "json_line"]
+           "json_line", "print_context"]
 
 import json
 import logging
@@ -72,6 +72,28 @@ def print_hits(hits: list, json_out: bool) -> None:
             typer.echo(f"   [{region.score:.3f}] ({x0:.2f},{y0:.2f})-({x1:.2f},{y1:.2f}) {snippet}")
             if region.crop_path:
                 typer.echo(f"           crop: {printable(region.crop_path)}")
+
+
+def print_context(ctx: Any, json_out: bool) -> None:
+    """``search --context``: the prompt block on stdout (JSON: the whole context), and
+    where each citation came from on stderr, so piping stdout gives just the prompt."""
+    if json_out:
+        print_json(ctx.to_dict())
+        return
+    if not ctx.citations:
+        typer.echo("no results", err=True)
+        return
+    typer.echo(ctx.prompt_text())
+    for c in ctx.citations:
+        x0, y0, x1, y1 = c.bbox
+        typer.echo(f"{c.label} {printable(c.source)} page {c.page} "
+                   f"({x0:.2f},{y0:.2f})-({x1:.2f},{y1:.2f})"
+                   + (f" crop: {printable(c.crop_path)}" if c.crop_path else ""), err=True)
+    typer.echo(f"{ctx.tokens} of {ctx.budget} tokens ({ctx.tokenizer}), "
+               f"{ctx.omitted} region(s) over the budget, {ctx.duplicates} duplicate(s)",
+               err=True)
+    for warning in ctx.warnings:
+        typer.secho(f"warning: {printable(warning)}", fg="yellow", err=True)
 
 
 def print_index_report(report: Any, collection: str, json_out: bool) -> None:

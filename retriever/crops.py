@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING
 from .errors import BadInputError
 from .ingest import content_hash, open_document
 from .ingest.document import DEFAULT_MAX_PIXELS
+from .pageimages import crop_box
 from .types import Hit
 
 if TYPE_CHECKING:
     from PIL.Image import Image
-
-_MARGIN = 0.004  # a little context around the box, in page fractions
 
 
 class PageUnavailable(Exception):
@@ -104,12 +103,8 @@ def save_region_crops(hits: Sequence[Hit], out_dir: str | Path, *, dpi: int = 15
         except PageUnavailable as exc:
             warnings.append(f"{exc.message}; no crops")
             continue
-        width, height = image.size
         for index, region in enumerate(hit.regions, start=1):
-            x0, y0, x1, y1 = region.bbox
-            box = (int(max(0.0, x0 - _MARGIN) * width), int(max(0.0, y0 - _MARGIN) * height),
-                   int(min(1.0, x1 + _MARGIN) * width + 0.999),
-                   int(min(1.0, y1 + _MARGIN) * height + 0.999))
+            box = crop_box(region.bbox, *image.size)
             path = out / f"{hit.doc_id}-p{hit.page}-r{index}.png"
             image.crop(box).save(path)
             region.crop_path = str(path)

@@ -12,7 +12,7 @@ import inspect
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config
 from .errors import (
@@ -45,6 +45,9 @@ from .search.quantization import check_quantization
 from .search.hybrid import Mode, check_mode, grounding_for
 from .search.hybrid import rank as rank_pages
 from .types import Hit
+
+if TYPE_CHECKING:
+    from .context import Context
 
 DEFAULT_MAX_PIXELS = 64_000_000
 
@@ -390,6 +393,23 @@ class Retriever:
         from .report import report_for
 
         return report_for(self, hits, path, heatmap=heatmap, query=query).notices
+
+    def context(self, query: str, *, k: int = 5, budget: int = 2000,
+                tokenizer: Any = None, images: str | None = None,
+                crop_dir: str | Path | None = None, **search_options: Any) -> Context:
+        """The regions answering ``query``, cited and within ``budget`` tokens, for an LLM
+        prompt (``retriever.context``): ``.prompt_text()``, ``.messages(question)``,
+        ``.citations``, ``.to_dict()``. ``tokenizer``: None for the approximation in
+        ``retriever.tokens``, a Hugging Face tokenizer's local path or cached name (loaded
+        offline), a loaded tokenizer or a text -> count function. ``images``: "path" saves
+        a PNG crop per cited region (in ``crop_dir``, default DATA_DIR/crops/COLLECTION),
+        "base64" inlines it. ``search_options`` go to ``search`` (mode, grounding, ...).
+        """
+        from .context import build_context
+
+        return build_context(self, query, k=k, budget=budget, tokenizer=tokenizer,
+                             images=images, crop_dir=crop_dir,  # type: ignore[arg-type]
+                             search_options=search_options)
 
     def info(self) -> dict[str, Any]:
         indexer = self.indexer
