@@ -42,3 +42,11 @@ def real_pdf() -> Path:
     if not path.exists():
         pytest.skip(f"{path} not installed (apt-get install libtasn1-doc)")
     return path
+
+
+@pytest.fixture
+def example_plugin() -> None:
+    """The example plugin registered in-process (tests/example_plugin_host.py)."""
+    from example_plugin_host import register_example_plugin
+
+    register_example_plugin()

@@ -4,25 +4,18 @@ views of the compressor and the stored vectors, and exit 2 for a refused compres
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from typer.testing import CliRunner
 
 from cli.main import app, main
-from repo_paths import REPO, SAMPLES
-from retriever import plugin_host
+from repo_paths import SAMPLES
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
 
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 def _index(home, *extra: str):

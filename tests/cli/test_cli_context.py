@@ -3,33 +3,28 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from repo_paths import SAMPLES
+from retriever import Retriever
 from retriever.tokens import approx_tokens
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
+from example_plugin_host import register_example_plugin
 
 runner = CliRunner()
 QUERY = "when is the invoice payment due by bank transfer"
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()
     home = tmp_path_factory.mktemp("cli-context")
     with Retriever("docs", data_dir=home, encoder="example/hashing") as r:
         assert r.index([SAMPLES / "invoice.pdf", SAMPLES / "annual-report.pdf"], workers=0).ok

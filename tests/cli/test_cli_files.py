@@ -5,24 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from cli.main import main
 from cli_subprocess import plugin_env, run_cli
-from repo_paths import REPO, SAMPLES
-from retriever import plugin_host
-
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
+from repo_paths import SAMPLES
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 @pytest.fixture

@@ -357,14 +357,13 @@ def test_storage_stats_report_the_history_on_disk(tmp_path):
 
 
 def test_an_index_run_optimizes_at_its_end_when_the_rule_says_so(tmp_path, monkeypatch):
-    import sys
 
-    from repo_paths import REPO, SAMPLES
+    from repo_paths import SAMPLES
 
-    sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-    import retriever_example_plugin  # a plugin whose encoder needs no model
+    from example_plugin_host import register_example_plugin
 
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+
+    register_example_plugin()
     monkeypatch.setattr(maintenance, "AUTO_MIN_FRAGMENTS", 3)  # the samples are few
     files = [SAMPLES / n for n in ("invoice.pdf", "slide.pdf", "annual-report.pdf")]
     with Retriever("c", data_dir=tmp_path, encoder="example/hashing") as r:

@@ -141,15 +141,14 @@ def test_lancedb_get_after_another_writer_changed_the_table(tmp_path):
 
 def test_search_never_builds_region_objects(tmp_path, monkeypatch):
     """The SDK grounds from the columns: Region trees are built only when read."""
-    import sys
 
-    from repo_paths import REPO, SAMPLES
+    from repo_paths import SAMPLES
     from retriever import Retriever
 
-    sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-    import retriever_example_plugin
+    from example_plugin_host import register_example_plugin
 
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+
+    register_example_plugin()
     with Retriever("t", data_dir=tmp_path, encoder="example/hashing") as r:
         r.index([SAMPLES / "invoice.pdf", SAMPLES / "slide.pdf"])
 

@@ -3,28 +3,22 @@ stored pages carry their member counts, later runs use (and insist on) the same 
 
 from __future__ import annotations
 
-import sys
 
 import numpy as np
 import pytest
 
-from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from repo_paths import SAMPLES
+from retriever import Retriever
 from retriever.compression import open_compressor, parse_compress
 from retriever.errors import UsageError
 from retriever.staging import Staging
 from retriever.types import MultiVector, PageRecord
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
 
 FILES = ("invoice.pdf", "annual-report.pdf")
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 def _open(home, name: str, indexer: str, compress: str | None) -> Retriever:

@@ -13,27 +13,23 @@ import pytest
 from PIL import Image
 
 from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from retriever import Retriever
 from retriever.context import build_context
 from retriever.errors import UsageError
 from retriever.tokens import approx_tokens, token_counter
 from retriever.types import Hit, PageRecord, Region, RegionHit, MultiVector
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
+from example_plugin_host import register_example_plugin
 
 QUERY = "when is the invoice payment due by bank transfer"
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()
     home = tmp_path_factory.mktemp("context")
     with Retriever("docs", data_dir=home, encoder="example/hashing") as r:
         assert r.index([SAMPLES / "annual-report.pdf", SAMPLES / "invoice.pdf"], workers=0).ok

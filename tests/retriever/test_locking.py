@@ -25,12 +25,11 @@ import pytest
 
 from cli_subprocess import cli, plugin_env
 from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from retriever import Retriever
 from retriever.errors import CollectionBusyError, ExitCode
 from retriever.locking import lock_path, writer_lock
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
+from example_plugin_host import register_example_plugin
 
 _HOLDER = """
 import sys
@@ -60,7 +59,7 @@ def held_elsewhere(home: Path, collection: str = "t",
 
 @pytest.fixture
 def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()
 
 
 def _retriever(home: Path) -> Retriever:

@@ -4,28 +4,25 @@ run encodes only the pages that were not staged (both built-in backends)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from repo_paths import REPO, SAMPLES
+from repo_paths import SAMPLES
 from retriever import Retriever, pipeline
-from retriever import plugin_host
 from retriever.errors import IndexInterrupted
 from retriever.indexing import staging_for
 from retriever.staging import STAGING_DIR, Staging
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
+from example_plugin_host import register_example_plugin
 
 BACKENDS = ["lancedb", "faiss"]
 
 
 @pytest.fixture(autouse=True)
 def example_plugin(monkeypatch):
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()
     monkeypatch.setattr(pipeline, "PAGE_BATCH", 2)  # several batches per document
     yield
 

@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from repo_paths import REPO, SAMPLES
+from repo_paths import SAMPLES
 from retriever import Retriever
-from retriever import plugin_host
 from retriever.errors import CollectionNotFoundError, IndexInterrupted, ManifestMismatchError
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 def _retriever(home: Path, **kw) -> Retriever:

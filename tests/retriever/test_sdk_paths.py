@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from repo_paths import SAMPLES
+from retriever import Retriever
 from retriever.errors import MissingDependencyError
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
+from example_plugin_host import retriever_example_plugin
 
 BACKENDS = ["lancedb", "faiss"]
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 @pytest.fixture

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import sys
 
 import pytest
 
-from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from repo_paths import SAMPLES
+from retriever import Retriever
 from retriever.errors import UsageError
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 def test_quantized_collection_round_trip(tmp_path):

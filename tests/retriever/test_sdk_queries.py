@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 
-from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from repo_paths import SAMPLES
+from retriever import Retriever
 from retriever.errors import ExitCode, UsageError
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
+from example_plugin_host import register_example_plugin
 
 
 @pytest.fixture
 def indexed(tmp_path) -> Retriever:
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()
     r = Retriever("t", data_dir=tmp_path, encoder="example/hashing", ocr=None)
     assert r.index([SAMPLES / "invoice.pdf"]).ok
     yield r

@@ -8,27 +8,21 @@ whole version of the file, and the next run must leave only the new one.
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from repo_paths import SAMPLES
+from retriever import Retriever
 from retriever.ingest import content_hash
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
 
 
 class Crash(BaseException):
     """The process dying: nothing in the SDK may catch it."""
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 def _open(home: Path, backend: str) -> Retriever:

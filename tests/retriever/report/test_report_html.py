@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from PIL import Image
 
 from html_tree import parse
 from report_docs import SCRIPT
-from repo_paths import REPO, SAMPLES
+from repo_paths import SAMPLES
 from retriever.errors import UsageError
 from retriever.grounding import PatchRelevance
 from retriever.ingest import content_hash, open_document
@@ -162,15 +161,14 @@ def test_report_with_heatmap_overlays_it_or_says_why_not(tmp_path):
 
 # -- through the SDK and the CLI, on a collection of the samples -----------------------
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a line encoder that needs no model
+from example_plugin_host import register_example_plugin  # noqa: E402
 
 
 @pytest.fixture()
 def home(tmp_path):
-    from retriever import Retriever, plugin_host
+    from retriever import Retriever
 
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()
     with Retriever("r", data_dir=tmp_path, encoder="example/hashing") as r:
         r.index([INVOICE, SAMPLES / "annual-report.pdf"], workers=0)
     return tmp_path

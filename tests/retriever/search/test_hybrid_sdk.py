@@ -5,26 +5,21 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from repo_paths import SAMPLES
+from retriever import Retriever
 from retriever.errors import UsageError
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
+from example_plugin_host import register_example_plugin
 
 FILES = ("annual-report.pdf", "invoice.pdf", "slide.pdf")
 PHRASE = "kiln technician programme"  # a rare exact phrase on annual-report.pdf page 2
 
 
-@pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+pytestmark = pytest.mark.usefixtures("example_plugin")
 
 
 def _index(home: Path, indexer: str = "lancedb") -> None:
@@ -38,7 +33,7 @@ def _index(home: Path, indexer: str = "lancedb") -> None:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()
     home = tmp_path_factory.mktemp("hybrid")
     _index(home)
     return home

@@ -4,21 +4,19 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from repo_paths import REPO, SAMPLES
-from retriever import Retriever, plugin_host
+from repo_paths import SAMPLES
+from retriever import Retriever
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
-sys.path.insert(0, str(REPO / "tests" / "plugins" / "example_plugin"))
-import retriever_example_plugin  # noqa: E402  - a plugin whose encoder needs no model
+from example_plugin_host import register_example_plugin
 
 from fastapi.testclient import TestClient  # noqa: E402
 
@@ -28,15 +26,14 @@ ENCODER = "example/hashing"
 
 
 @pytest.fixture(autouse=True)
-def example_plugin():
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
-    yield
+def _every_test_sees_the_example_plugin(example_plugin) -> None:
+    """(a conftest's ``pytestmark`` would not reach the test modules)"""
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory) -> Path:
     """A data directory with "docs" (annual report + invoice), made through the SDK."""
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()
     home = tmp_path_factory.mktemp("server-home")
     docs = home.parent / f"{home.name}-sources"
     docs.mkdir()
