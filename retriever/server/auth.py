@@ -20,8 +20,8 @@ otherwise answer anyone who can reach the machine.
 
 from __future__ import annotations
 
-__all__ = ["SESSION_COOKIE", "KeyCheck", "is_loopback", "key_from_env", "check_bind",
-           "key_dependency"]
+__all__ = ["SESSION_COOKIE", "KeyCheck", "check_bind", "is_loopback", "key_dependency",
+           "key_from_env"]
 
 import hashlib
 import hmac
@@ -107,8 +107,12 @@ def key_dependency(api_key: str | None, *, cookie: bool = False,
     page and its images only). ``refuse=False``: answer True/False instead of raising the
     401, for a page that shows its own sign-in form."""
     from fastapi import Depends, HTTPException
-    from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, \
-        HTTPBearer
+    from fastapi.security import (
+        APIKeyCookie,
+        APIKeyHeader,
+        HTTPAuthorizationCredentials,
+        HTTPBearer,
+    )
 
     bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY")
     header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: KEY")

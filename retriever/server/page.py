@@ -15,7 +15,7 @@ for a missing key), never a traceback; the response forbids scripts outright
 
 from __future__ import annotations
 
-__all__ = ["build_page_router", "DEFAULT_K", "MAX_K"]
+__all__ = ["DEFAULT_K", "MAX_K", "build_page_router"]
 
 import logging
 from collections.abc import Sequence

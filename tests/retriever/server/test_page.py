@@ -60,7 +60,7 @@ def test_results_have_one_box_per_region_and_images_by_opaque_id(client, home):
             bbox = tuple(float(v) for v in box.attrs["data-region-bbox"].split(","))
             assert bbox == tuple(round(v, 6) for v in region.bbox)
             assert abs(float(box.attrs["data-region-score"]) - region.score) < 1e-6
-            x0, y0, x1, y1 = region.bbox
+            x0, _, x1, _ = region.bbox
             style = dict(p.split(":") for p in box.attrs["style"].split(";"))
             assert abs(float(style["left"].rstrip("%")) - x0 * 100) < 1e-3
             assert abs(float(style["width"].rstrip("%")) - (x1 - x0) * 100) < 1e-3
