@@ -28,6 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ..errors import RetrieverError
 from .auth import SESSION_COOKIE, KeyCheck, key_dependency
 from .errors import status_for
+from .images import page_available
 from .routes import _reading
 
 if TYPE_CHECKING:
@@ -55,8 +56,17 @@ def _views(state: ServerState, collection: str, hits: Sequence[Hit]) -> list[Hit
     from ..report.views import hit_view
 
     views = []
+    hashes: dict[str, str] = {}
     for hit in hits:
         view = hit_view(hit)
+        if not page_available(state, hit.doc_id, [hit.source, *hit.paths], hashes):
+            # as the report does: no boxes over a picture of another version (or none);
+            # the file's name only, the server's paths are not the reader's business
+            view.notice = (f"The source file {view.name} has changed since it was indexed "
+                           "or is gone: its page is not shown and its regions are not "
+                           "drawn. The region text below is as indexed.")
+            views.append(view)
+            continue
         # relative, so the page also works mounted below a prefix; the id is all it names
         view.image = f"images/{state.ids.make(collection, hit.doc_id, hit.page)}"
         view.image_size = (int(hit.page_width), int(hit.page_height))

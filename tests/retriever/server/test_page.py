@@ -161,3 +161,23 @@ def test_the_page_and_its_images_need_the_key_when_one_is_set(home, make_client)
     # the cookie opens the page and its images only: the JSON API still needs the header
     assert client.post("/search", json={"query": QUERY, "collection": "docs"}).status_code == 401
     assert client.get("/collections").status_code == 401
+
+
+def test_a_source_changed_since_indexing_gets_a_notice_not_boxes(home, tmp_path, make_client):
+    import shutil
+
+    source = tmp_path / "terms.pdf"
+    shutil.copy(SAMPLES / "invoice.pdf", source)
+    with Retriever("changing", data_dir=home, encoder="example/hashing") as r:
+        assert r.index([source], workers=0).ok
+    source.write_bytes(source.read_bytes() + b"\n% edited after indexing\n")
+    client = make_client(home)
+    response = client.get("/", params={"q": QUERY, "collection": "changing", "k": "1"})
+    assert response.status_code == 200
+    root, _ = parse(response.text)
+    (article,) = root.find_all("article", cls="hit")
+    assert not article.find_all("img") and not _boxes(article)
+    (notice,) = article.find_all("p", cls="notice")
+    assert "terms.pdf has changed since it was indexed" in notice.text
+    assert str(tmp_path) not in response.text  # its name only, not the server's path
+    assert article.find_all("p", cls="text")  # the indexed text is still there
