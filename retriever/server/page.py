@@ -117,10 +117,16 @@ def build_page_router(state: ServerState, api_key: str | None) -> APIRouter:
             return []
 
     @router.get("/", response_class=HTMLResponse)
-    def search_page(q: str | None = Query(None, max_length=_MAX_QUERY),
-                    collection: str | None = Query(None, max_length=200),
-                    k: str | None = Query(None, max_length=10),
+    def search_page(q: str | None = Query(None), collection: str | None = Query(None),
+                    k: str | None = Query(None),
                     authorized: bool = Depends(signed_in)) -> HTMLResponse:
+        # lengths checked here, not by FastAPI, so an over-long query is an HTML page too
+        if len(q or "") > _MAX_QUERY:
+            return _render(400, signin=not authorized,
+                           message=f"The query is longer than {_MAX_QUERY} characters.")
+        if len(collection or "") > 200 or len(k or "") > 10:
+            return _render(400, signin=not authorized,
+                           message="The collection name or the number of pages is too long.")
         query = (q or "").strip()
         if not authorized:
             return _render(401, signin=True, query=query, collection=collection,

@@ -181,3 +181,10 @@ def test_a_source_changed_since_indexing_gets_a_notice_not_boxes(home, tmp_path,
     assert "terms.pdf has changed since it was indexed" in notice.text
     assert str(tmp_path) not in response.text  # its name only, not the server's path
     assert article.find_all("p", cls="text")  # the indexed text is still there
+
+
+def test_an_over_long_query_is_an_html_400(client):
+    response = client.get("/", params={"q": "x" * 1001, "collection": "docs"})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert "longer than 1000 characters" in response.text
