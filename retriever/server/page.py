@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ..errors import RetrieverError
+from ..errors import CollectionNotFoundError, RetrieverError
 from .auth import SESSION_COOKIE, KeyCheck, key_dependency
 from .errors import status_for
 from .images import page_available
@@ -40,6 +40,7 @@ DEFAULT_K = 5
 MAX_K = 20  # a page of 20 page images is already long; the JSON API goes to 100
 _MAX_REGIONS = 5
 _MAX_QUERY = 1000
+_FAILED = "The search failed on the server (the details are in the server's log)."
 _log = logging.getLogger(__name__)
 
 #: no script may run, whatever reaches the page; images and the form stay on this server
@@ -94,6 +95,16 @@ def _render(status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
+def _too_long(q: str | None, collection: str | None, k: str | None) -> str | None:
+    """Why the parameters are refused, or None. Checked here rather than by FastAPI, so
+    the answer is this page (a 400) and not a JSON 422."""
+    if len(q or "") > _MAX_QUERY:
+        return f"The query is longer than {_MAX_QUERY} characters."
+    if len(collection or "") > 200 or len(k or "") > 10:
+        return "The collection name or the number of pages is too long."
+    return None
+
+
 def _k(text: str | None) -> int | None:
     """Pages asked for: a whole number, clamped to 1..MAX_K; None when it is not one."""
     if text is None or not text.strip():
@@ -121,12 +132,10 @@ def build_page_router(state: ServerState, api_key: str | None) -> APIRouter:
                     k: str | None = Query(None),
                     authorized: bool = Depends(signed_in)) -> HTMLResponse:
         # lengths checked here, not by FastAPI, so an over-long query is an HTML page too
-        if len(q or "") > _MAX_QUERY:
+        too_long = _too_long(q, collection, k)
+        if too_long:
             return _render(400, signin=not authorized,
-                           message=f"The query is longer than {_MAX_QUERY} characters.")
-        if len(collection or "") > 200 or len(k or "") > 10:
-            return _render(400, signin=not authorized,
-                           message="The collection name or the number of pages is too long.")
+                           collections=names() if authorized else [], message=too_long)
         query = (q or "").strip()
         if not authorized:
             return _render(401, signin=True, query=query, collection=collection,
@@ -153,26 +162,31 @@ def build_page_router(state: ServerState, api_key: str | None) -> APIRouter:
             hits = _reading(lambda: retriever.search(query, pages, mode="hybrid",
                                                      max_regions=_MAX_REGIONS))
             views = _views(state, chosen, hits)
+        except CollectionNotFoundError:
+            return _render(404, **form, message=f"There is no collection named "
+                                                f"\u201c{chosen}\u201d here; pick one of "
+                                                "the list.")
         except RetrieverError as exc:
             status = status_for(exc)
-            if status >= 500:
+            if status >= 500:  # the server's trouble: its message may name its files
                 _log.error("search page: %s", exc.message)
-            message = (f"There is no collection named \u201c{chosen}\u201d here; pick one "
-                       "of the list." if status == 404 else exc.message)
+                message = _FAILED
+            else:
+                message = exc.message
             return _render(status, **form, message=message)
         except Exception:  # noqa: BLE001 - logged for the operator, not shown to the user
             _log.exception("search page: the search failed")
-            return _render(500, **form, message="The search failed on the server (the "
-                                                "details are in the server's log).")
+            return _render(500, **form, message=_FAILED)
         return _render(**form, hits=views, searched=True)
 
     @router.post("/session", response_class=HTMLResponse, response_model=None)
-    def sign_in(request: Request, key: str = Form("", max_length=4096),
-                q: str = Form("", max_length=_MAX_QUERY),
-                collection: str = Form("", max_length=200),
-                k: str = Form("", max_length=10)) -> Response:
+    def sign_in(request: Request, key: str = Form(""), q: str = Form(""),
+                collection: str = Form(""), k: str = Form("")) -> Response:
         """The search page's sign-in: the key, once, in a POST body (never a URL, which
         logs and browser history keep), traded for the session cookie."""
+        too_long = _too_long(q, collection, k)
+        if too_long:
+            return _render(400, signin=True, message=too_long)
         back = {name: value for name, value in (("q", q), ("collection", collection),
                                                  ("k", k)) if value}
         if not check.key(key):
