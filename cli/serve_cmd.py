@@ -31,7 +31,8 @@ def serve(
         "--data-dir", envvar="RETRIEVER_HOME", help="Where collections (and uploads) live.",
         show_default=False)] = None,
 ) -> None:
-    """Serve search, context, uploads and deletes over HTTP (FastAPI + uvicorn)."""
+    """Serve search, context, uploads and deletes over HTTP (FastAPI + uvicorn), and a
+    search page for a browser at /."""
     from retriever.server.run import serve as run
 
     run(host, port, api_key_env=api_key_env, data_dir=data_dir, log_level=log_level,

@@ -6,7 +6,7 @@ names, the query) reaches the page as text, never as markup.
 
 from __future__ import annotations
 
-__all__ = ["ReportResult", "render_report"]
+__all__ = ["ReportResult", "environment", "render_report"]
 
 import os
 from collections.abc import Mapping, Sequence
@@ -19,7 +19,7 @@ from ..errors import MissingDependencyError
 from ..ingest.document import DEFAULT_MAX_PIXELS
 from ..types import Hit
 from .images import data_uri
-from .views import HitView, box_view, changed_notice
+from .views import HitView, changed_notice, hit_view
 
 if TYPE_CHECKING:
     from ..grounding import PatchRelevance
@@ -35,7 +35,9 @@ class ReportResult:
     notices: list[str] = field(default_factory=list)
 
 
-def _environment():  # -> jinja2.Environment (imported here: only reports need jinja2)
+def environment():  # -> jinja2.Environment (imported here: only reports need jinja2)
+    """The Jinja2 environment over ``templates/``: autoescaping on, undefined names an
+    error. The server's search page renders its template from the same one."""
     try:
         import jinja2
     except ImportError as exc:
@@ -50,10 +52,7 @@ def _view(hit: Hit, *, dpi: int, max_pixels: int, heat: PatchRelevance | None,
           heatmap: bool, hashes: dict[str, str]) -> HitView:
     from .heatmap import paint_heatmap
 
-    view = HitView(rank=hit.rank, score=float(hit.score), source=hit.source, page=hit.page,
-                   doc_id=hit.doc_id, boxes=[box_view(i, r) for i, r in
-                                             enumerate(hit.regions, start=1)],
-                   paths=list(hit.paths))
+    view = hit_view(hit)
     try:
         image, used = render_hit_page(hit, dpi=dpi, max_pixels=max_pixels, hashes=hashes)
     except PageUnavailable as exc:
@@ -92,7 +91,7 @@ def render_report(
     hashes: dict[str, str] = {}  # a document hit on several pages is hashed once
     views = [_view(hit, dpi=dpi, max_pixels=max_pixels, heatmap=heatmap, hashes=hashes,
                    heat=(heat or {}).get(f"{hit.doc_id}:{hit.page}")) for hit in hits]
-    template = _environment().get_template("report.html.j2")
+    template = environment().get_template("report.html.j2")
     html = template.render(query=query, hits=views, heatmap=heatmap,
                            details=dict(details or {}),
                            max_boxes=max((len(v.boxes) for v in views), default=0))

@@ -1,12 +1,15 @@
 """What the template shows, computed from hits: boxes in percent, notices, captions.
 
 Kept apart from rendering so the geometry (normalized box -> CSS percentages of the page
-image) is plain data a test can check, and the template only lays it out.
+image) is plain data a test can check, and the template only lays it out. The report
+(``render``) and the server's search page (``retriever.server.page``) both build their
+views with ``hit_view`` and lay them out with the same template macros (``_hit.html.j2``);
+they differ only in where the page image comes from (a data URI or a URL).
 """
 
 from __future__ import annotations
 
-__all__ = ["BoxView", "HitView", "box_view", "changed_notice"]
+__all__ = ["BoxView", "HitView", "box_view", "changed_notice", "hit_view"]
 
 import os
 from dataclasses import dataclass, field
@@ -51,7 +54,7 @@ class HitView:
     page: int
     doc_id: str
     boxes: list[BoxView]
-    image: str | None = None  # data URI of the page
+    image: str | None = None  # the page: a data URI (report) or a URL (server page)
     image_size: tuple[int, int] | None = None  # pixels, as rendered at the collection's DPI
     heatmap: str | None = None  # data URI of the RGBA overlay
     heat_note: str | None = None  # why a heatmap asked for is not there
@@ -81,6 +84,14 @@ class HitView:
     def alt(self) -> str:
         drawn = f", {len(self.boxes)} answering regions outlined" if self.boxes else ""
         return f"Page {self.page} of {self.name}{drawn}"
+
+
+def hit_view(hit: Hit) -> HitView:
+    """The view of ``hit`` without its picture: boxes numbered best first from 1."""
+    return HitView(rank=hit.rank, score=float(hit.score), source=hit.source, page=hit.page,
+                   doc_id=hit.doc_id, boxes=[box_view(i, r) for i, r in
+                                             enumerate(hit.regions, start=1)],
+                   paths=list(hit.paths))
 
 
 def box_view(number: int, region: RegionHit) -> BoxView:

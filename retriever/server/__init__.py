@@ -3,7 +3,8 @@
 Nothing here is imported by ``import retriever``; FastAPI, uvicorn and prometheus-client
 come with the ``server`` extra (``pip install 'vision-retriever[server]'``).
 
-Modules: ``app`` (``create_app``), ``routes`` and ``images`` (the endpoints), ``models``
+Modules: ``app`` (``create_app``), ``routes`` and ``images`` (the endpoints), ``page``
+(the HTML search page at ``/``, drawn with the report's templates), ``models``
 (the pydantic schemas the OpenAPI document shows), ``state`` (one cached ``Retriever`` per
 collection), ``uploads`` (where uploaded files are stored), ``ids`` (opaque image ids),
 ``auth`` (API key and bind checks), ``limits`` (request size cap), ``metrics``

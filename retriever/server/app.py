@@ -1,11 +1,13 @@
 """``create_app``: the FastAPI application over a data directory.
 
-Routes (``routes``, ``images``): ``POST /search``, ``POST /context``, ``GET
+Routes (``routes``, ``images``, ``page``): ``GET /`` (the search page) and ``POST
+/session`` (its sign-in), ``POST /search``, ``POST /context``, ``GET
 /collections``, ``GET /collections/{name}``, ``POST /collections/{name}/documents``,
 ``DELETE /collections/{name}/documents/{doc_id}``, ``GET /images/{image_id}``, ``GET
 /healthz``, ``GET /metrics``, ``GET /openapi.json``. With ``api_key`` every route but
 ``/healthz`` needs it (``auth``), the OpenAPI document included, which is why FastAPI's
-own unauthenticated ``/openapi.json`` and ``/docs`` are turned off and served here.
+own unauthenticated ``/openapi.json`` and ``/docs`` are turned off and served here. The
+search page and the images it shows also take the session cookie its sign-in sets.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def create_app(data_dir: str | os.PathLike[str] | None = None, *, api_key: str |
     from .limits import BodyLimit
     from .metrics import Metrics, MetricsMiddleware
     from .models import Health
+    from .page import build_page_router
     from .routes import build_router
     from .state import Collections, ServerState
     from .uploads import UploadStore
@@ -69,7 +72,10 @@ def create_app(data_dir: str | os.PathLike[str] | None = None, *, api_key: str |
     install_handlers(app)
     secured = [Depends(key_dependency(api_key))]
     app.include_router(build_router(state), dependencies=secured)
-    app.include_router(build_image_router(state), dependencies=secured)
+    # the page's <img> tags cannot send a header: images take its session cookie too
+    app.include_router(build_image_router(state),
+                       dependencies=[Depends(key_dependency(api_key, cookie=True))])
+    app.include_router(build_page_router(state, api_key))  # checks the key itself
 
     @app.get("/healthz", response_model=Health, tags=["server"])
     def healthz() -> dict[str, str]:

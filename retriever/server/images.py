@@ -11,7 +11,7 @@ own bytes.
 
 from __future__ import annotations
 
-__all__ = ["build_image_router", "render_crop"]
+__all__ = ["build_image_router", "page_available", "render_crop"]
 
 from typing import TYPE_CHECKING
 
@@ -27,14 +27,36 @@ if TYPE_CHECKING:
 _NOT_FOUND = "no such image"
 
 
+def _readable(state: ServerState, paths: list[str]) -> list[str]:
+    """The paths the server may read: an upload only while it is still inside uploads."""
+    return [p for p in paths if not state.uploads.is_upload(p) or state.uploads.inside(p)]
+
+
 def _sources(state: ServerState, retriever: Retriever, doc_id: str, page: int) -> list[str]:
     try:
         record = retriever.indexer.get([f"{doc_id}:{page}"])[0]
     except Exception:  # noqa: BLE001 - unknown page or document: one 404 for all
         return []
-    paths = list(record.paths or (record.source,))
-    return [p for p in paths
-            if not state.uploads.is_upload(p) or state.uploads.inside(p)]
+    return _readable(state, list(record.paths or (record.source,)))
+
+
+def page_available(state: ServerState, doc_id: str, paths: list[str],
+                   hashes: dict[str, str]) -> bool:
+    """Whether ``/images`` can show this document's pages: one of ``paths`` (a hit's) may
+    be read and still hashes to ``doc_id``. The search page asks before it draws boxes
+    over an image that would not come. ``hashes`` (path -> hash) is shared by one page's
+    hits, so a document hit on several pages is hashed once."""
+    from ..ingest import content_hash
+
+    for path in _readable(state, list(dict.fromkeys(paths))):
+        if path not in hashes:
+            try:
+                hashes[path] = content_hash(path)
+            except Exception:  # noqa: BLE001 - gone or unreadable: try the next path
+                continue
+        if hashes[path] == doc_id:
+            return True
+    return False
 
 
 def render_crop(state: ServerState, retriever: Retriever, doc_id: str, page: int,

@@ -8,17 +8,14 @@ searches certainly run while the upload indexes; no timing is asserted.
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from live_server import live_server
 from repo_paths import SAMPLES
 from retriever import EncoderSpec, Retriever, hookimpl, plugin_host
 from retriever_example_plugin import HashingEncoder
@@ -57,28 +54,6 @@ def gated_plugin():
     _inside.clear()
     yield
     _gate.set()
-
-
-@contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """uvicorn serving ``app`` in a thread on a port the OS chose (no race for it)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
 
 
 def test_searches_keep_working_while_an_upload_indexes(tmp_path: Path):
