@@ -57,10 +57,9 @@ def _browser_or_skip() -> None:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    import retriever_example_plugin
-    from retriever import plugin_host
+    from example_plugin_host import register_example_plugin
 
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()
     docs = tmp_path_factory.mktemp("page-docs")
     shutil.copy(SAMPLES / "invoice.pdf", docs / "invoice.pdf")
     hostile_pdf(docs / "reminder.pdf")
