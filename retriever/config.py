@@ -39,6 +39,14 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     Checked here, where every caller gets it, so indexing, searching and listing all say
     "is a file" instead of a NotADirectoryError, "no collection" or an empty list.
     """
+    from .storage import is_uri
+
+    if is_uri(os.fspath(override) if override else os.environ.get(HOME_ENV)):
+        # only the SDK's collection commands know object storage (retriever.storage)
+        raise UsageError(
+            "this command needs a local data directory, not an object-store URI",
+            hint="index, search, delete and collections list/info/delete/optimize/verify "
+                 "take --data-dir s3://...; give a local --data-dir here")
     path = resolve_data_dir(override)
     if path.exists() and not path.is_dir():
         raise UsageError(
