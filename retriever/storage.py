@@ -176,7 +176,8 @@ class ObjectStore:
         return info.type != pafs.FileType.NotFound
 
     def delete_tree(self, uri: str) -> None:
-        """Delete every object under ``uri`` (not atomic: a failure leaves some)."""
+        """Delete every object under ``uri`` (not atomic: a failure leaves some). pyarrow
+        may leave an empty marker object for the parent 'directory'; it lists as nothing."""
         fs, _ = self._filesystem()
         try:
             fs.delete_dir(self._path_of(uri))
