@@ -7,6 +7,7 @@ Import both fixtures into a test module to use them.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +39,15 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     pytest.importorskip("moto.server", reason="pip install 'moto[server]' (the dev extra)")
     pytest.importorskip("boto3")
     port = _free_port()
-    log = tmp_path_factory.mktemp("moto") / "server.log"
+    work = tmp_path_factory.mktemp("moto")
+    log = work / "server.log"
+    # recording is off until a test starts it (``recorded_requests``)
+    env = {**os.environ, "MOTO_ENABLE_RECORDING": "True",
+           "MOTO_RECORDER_FILEPATH": str(work / "recording.jsonl")}
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                 "-p", str(port)], stdout=out, stderr=subprocess.STDOUT)
+                                 "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                env=env)
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + _START_TIMEOUT_S
     try:
@@ -75,6 +82,27 @@ class S3:
 
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id="test", aws_secret_access_key="test")
+
+    @contextmanager
+    def recorded_requests(self) -> Iterator[list[dict]]:
+        """The requests the server receives in the block (moto's recorder), as dicts with
+        ``method``, ``url`` and ``headers``; filled in when the block ends."""
+        def call(action: str) -> bytes:
+            method = "GET" if action == "download-recording" else "POST"
+            request = urllib.request.Request(f"{self.endpoint}/moto-api/recorder/{action}",
+                                             method=method)
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.read()
+
+        found: list[dict] = []
+        call("reset-recording")
+        call("start-recording")
+        try:
+            yield found
+        finally:
+            call("stop-recording")
+            found.extend(json.loads(line) for line in
+                         call("download-recording").decode().splitlines() if line.strip())
 
     def keys(self, prefix: str = "") -> list[str]:
         pages = self.client().get_paginator("list_objects_v2").paginate(

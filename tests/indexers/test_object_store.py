@@ -132,3 +132,18 @@ def test_the_server_honours_conditional_puts(s3):
     with pytest.raises(ClientError) as caught:
         client.put_object(Bucket=s3.bucket, Key="once", Body=b"2", IfNoneMatch="*")
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+
+
+def test_every_commit_writes_its_version_with_a_conditional_put(s3):
+    """What the README promises: Lance commits a version by putting its manifest with
+    If-None-Match: *, so a commit never overwrites one that another writer made."""
+    with s3.recorded_requests() as requests:
+        _index(s3.uri)
+        with Retriever("docs", data_dir=s3.uri) as r:
+            r.delete([str(FILES[0])])
+    manifests = [q for q in requests if q.get("method") == "PUT"
+                 and "/_versions/" in q.get("url", "") and q["url"].endswith(".manifest")]
+    assert len(manifests) >= 1 + len(FILES) + 1  # create, one per file, the delete
+    for put in manifests:
+        headers = {k.lower(): v for k, v in (put.get("headers") or {}).items()}
+        assert headers.get("if-none-match") == "*", put["url"]
