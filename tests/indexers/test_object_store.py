@@ -147,3 +147,34 @@ def test_every_commit_writes_its_version_with_a_conditional_put(s3):
     for put in manifests:
         headers = {k.lower(): v for k, v in (put.get("headers") or {}).items()}
         assert headers.get("if-none-match") == "*", put["url"]
+
+
+def test_an_interrupted_run_on_s3_resumes_from_its_local_staging(s3, monkeypatch):
+    """Staged pages wait on the local disk, never in the bucket, and the next run on
+    this machine commits them without encoding them again."""
+    from retriever import pipeline
+    from retriever.errors import IndexInterrupted
+
+    monkeypatch.setattr(pipeline, "PAGE_BATCH", 1)  # one batch per page
+    report_pdf = SAMPLES / "annual-report.pdf"  # three pages
+    with Retriever("docs", data_dir=s3.uri, encoder="example/hashing", ocr=None) as r:
+        r.index(FILES[:1], workers=0)
+        encoder, real, calls = r.encoder, r.encoder.encode_pages, {"n": 0}
+
+        def encode_pages(pages):  # Ctrl-C while encoding the second page
+            calls["n"] += 1
+            if calls["n"] > 1:
+                raise KeyboardInterrupt
+            return real(pages)
+
+        encoder.encode_pages = encode_pages  # type: ignore[method-assign]
+        with pytest.raises(IndexInterrupted):
+            r.index([report_pdf], workers=0)
+        assert list(r.pending().values()) == [1]
+        staging = r.indexer.staging_dir  # type: ignore[attr-defined]
+        assert any(staging.rglob("*.npz"))
+    assert not [k for k in s3.keys() if "staging" in k]
+    with Retriever("docs", data_dir=s3.uri, ocr=None) as r:
+        report = r.index([report_pdf], workers=0)
+        assert (report.pages, report.encoded_pages, report.reused_pages) == (3, 2, 1)
+        assert r.pending() == {} and len(r.documents()) == 2
