@@ -107,15 +107,15 @@ class ObjectStore:
 
     # -- listing and deleting, through pyarrow's filesystem for the same bucket --------
 
-    def _filesystem(self) -> tuple[Any, str]:
-        """(pyarrow filesystem, bucket/prefix path) of this data directory."""
+    def _filesystem(self) -> Any:
+        """The pyarrow filesystem of this data directory's bucket, built from the same
+        options Lance gets (so listing and deleting see what Lance wrote)."""
         try:
             import pyarrow.fs as pafs
         except ImportError as exc:  # pragma: no cover - comes with the lancedb extra
             raise UsageError("collections on object storage need pyarrow",
                              hint="pip install 'vision-retriever[lancedb]'") from exc
         opts = {k.lower(): str(v) for k, v in self.options.items()}
-        path = self.uri.split("://", 1)[1]
         if self.scheme == "s3":
             endpoint = opts.get("aws_endpoint") or opts.get("endpoint")
             kwargs: dict[str, Any] = {"allow_bucket_creation": False,
@@ -123,7 +123,9 @@ class ObjectStore:
             if endpoint:
                 scheme, _, host = endpoint.partition("://")
                 kwargs["endpoint_override"] = host or scheme
-                kwargs["scheme"] = scheme if host else "https"
+                # no scheme given ("host:port"): plain http only when allowed, as in Lance
+                plain = opts.get("allow_http", "").lower() in _TRUE
+                kwargs["scheme"] = scheme if host else ("http" if plain else "https")
             key = opts.get("aws_access_key_id") or opts.get("access_key_id")
             secret = opts.get("aws_secret_access_key") or opts.get("secret_access_key")
             if key and secret:
@@ -132,9 +134,9 @@ class ObjectStore:
             region = opts.get("aws_region") or opts.get("region")
             if region:
                 kwargs["region"] = region
-            return pafs.S3FileSystem(**kwargs), path
+            return pafs.S3FileSystem(**kwargs)
         if self.scheme == "gs":  # untested: credentials from the environment
-            return pafs.GcsFileSystem(), path
+            return pafs.GcsFileSystem()
         # az://container/prefix; the account as Lance takes it (untested)
         account = (opts.get("azure_storage_account_name") or opts.get("account_name")
                    or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME"))
@@ -142,7 +144,7 @@ class ObjectStore:
             raise UsageError("az:// needs the storage account",
                              hint="set AZURE_STORAGE_ACCOUNT_NAME or --storage-option "
                                   "azure_storage_account_name=NAME")
-        return pafs.AzureFileSystem(account_name=account), path
+        return pafs.AzureFileSystem(account_name=account)
 
     def _path_of(self, uri: str) -> str:
         return uri.split("://", 1)[1]
@@ -156,7 +158,7 @@ class ObjectStore:
         """Names of the 'directories' (common prefixes) directly under ``uri``."""
         import pyarrow.fs as pafs
 
-        fs, _ = self._filesystem()
+        fs = self._filesystem()
         try:
             infos = fs.get_file_info(pafs.FileSelector(self._path_of(uri),
                                                        allow_not_found=True))
@@ -168,7 +170,7 @@ class ObjectStore:
         """Whether any object lies under ``uri``."""
         import pyarrow.fs as pafs
 
-        fs, _ = self._filesystem()
+        fs = self._filesystem()
         try:
             info = fs.get_file_info(self._path_of(uri))
         except OSError as exc:
@@ -178,7 +180,7 @@ class ObjectStore:
     def delete_tree(self, uri: str) -> None:
         """Delete every object under ``uri`` (not atomic: a failure leaves some). pyarrow
         may leave an empty marker object for the parent 'directory'; it lists as nothing."""
-        fs, _ = self._filesystem()
+        fs = self._filesystem()
         try:
             fs.delete_dir(self._path_of(uri))
         except FileNotFoundError:
@@ -190,7 +192,7 @@ class ObjectStore:
         """Bytes of every object under ``uri``."""
         import pyarrow.fs as pafs
 
-        fs, _ = self._filesystem()
+        fs = self._filesystem()
         try:
             infos = fs.get_file_info(pafs.FileSelector(self._path_of(uri), recursive=True,
                                                        allow_not_found=True))
