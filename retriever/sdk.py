@@ -64,34 +64,6 @@ def _find_backend(path: Path) -> str | None:
     return None
 
 
-def _is_valid_name(name: str) -> bool:
-    try:
-        config.validate_collection_name(name)
-    except UsageError:
-        return False
-    return True
-
-
-def _remote_backend(store: ObjectStore, uri: str) -> str | None:
-    """``_find_backend`` on object storage: only backends that can live there count."""
-    registry = get_registry()
-    for name in registry.names("indexer"):
-        spec = registry.get("indexer", name)
-        if getattr(spec, "object_storage", False) and store.exists(f"{uri}/{name}"):
-            return name
-    return None
-
-
-def _check_object_storage(backend: str, store: ObjectStore) -> None:
-    """A backend that keeps local files only (FAISS, memory) refuses a URI at once."""
-    spec = get_registry().get("indexer", backend)
-    if not getattr(spec, "object_storage", False):
-        raise UsageError(f"the {backend} backend keeps collections in a local directory, "
-                         f"not on object storage ({store.uri})",
-                         hint="use --indexer lancedb for s3:// (gs://, az://) data "
-                              "directories, or a local --data-dir for " + backend)
-
-
 def _merge_quantization(argument: str | None, option: str | None) -> str | None:
     if argument and option and argument != option:
         raise UsageError(f"quantization={argument!r} and indexer option "
@@ -150,7 +122,7 @@ class Retriever:
             self.root = self.store.local_dir
             self.path = self.store.collection_uri(collection)
             if indexer is not None:
-                _check_object_storage(indexer, self.store)
+                self.store.check_backend(indexer)
         else:
             self.root = config.data_dir(data_dir)
             self.path = config.collection_path(collection, self.root)
@@ -170,8 +142,7 @@ class Retriever:
                          storage_options: dict[str, Any] | None = None) -> list[str]:
         store = object_store(data_dir, storage_options)
         if store is not None:
-            return [n for n in store.children(store.join("collections"))
-                    if _is_valid_name(n)]
+            return store.collections()
         base = config.data_dir(data_dir) / "collections"
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
@@ -180,13 +151,7 @@ class Retriever:
                           storage_options: dict[str, Any] | None = None) -> None:
         store = object_store(data_dir, storage_options)
         if store is not None:
-            uri = store.collection_uri(name)
-            if not store.exists(uri):
-                raise CollectionNotFoundError(f"no collection named {name!r} in {store.uri}")
-            with writer_lock(store.local_dir, name, "delete_collection"):
-                # object by object: not atomic; a failure leaves some, a rerun goes on
-                store.delete_tree(uri)
-                shutil.rmtree(store.local_path(uri), ignore_errors=True)  # its staging
+            store.delete_collection(name)
             return
         path = config.collection_path(name, config.data_dir(data_dir))
         if not path.is_dir():
@@ -196,7 +161,7 @@ class Retriever:
 
     def _backend(self) -> str | None:
         if self.store is not None:
-            return _remote_backend(self.store, str(self.path))
+            return self.store.backend_of(self.collection)
         return _find_backend(Path(self.path))
 
     @property
@@ -225,7 +190,7 @@ class Retriever:
         spec = registry.get("indexer", backend)
         where: dict[str, Any] = {"path": f"{self.path}/{backend}"}
         if self.store is not None:
-            _check_object_storage(backend, self.store)
+            self.store.check_backend(backend)
             where["storage"] = self.store
         else:
             where["path"] = Path(self.path) / backend

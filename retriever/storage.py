@@ -105,6 +105,58 @@ class ObjectStore:
         rest = uri[len(self.uri):].strip("/")
         return self.local_dir / rest if rest else self.local_dir
 
+    # -- collections ------------------------------------------------------------------
+
+    def collections(self) -> list[str]:
+        """Names of the collections under ``<uri>/collections``."""
+        from .config import validate_collection_name
+
+        names = []
+        for name in self.children(self.join("collections")):
+            try:
+                names.append(validate_collection_name(name))
+            except UsageError:  # not one of ours (a name we would never write)
+                continue
+        return names
+
+    def backend_of(self, name: str) -> str | None:
+        """The backend holding collection ``name`` (its sub-prefix has objects), or None.
+        Only backends that can live on object storage are looked for."""
+        from .plugin_host import get_registry
+
+        registry = get_registry()
+        uri = self.collection_uri(name)
+        for backend in registry.names("indexer"):
+            spec = registry.get("indexer", backend)
+            if getattr(spec, "object_storage", False) and self.exists(f"{uri}/{backend}"):
+                return backend
+        return None
+
+    def check_backend(self, backend: str) -> None:
+        """A backend that keeps local files only (FAISS, memory) refuses a URI at once."""
+        from .plugin_host import get_registry
+
+        if not getattr(get_registry().get("indexer", backend), "object_storage", False):
+            raise UsageError(f"the {backend} backend keeps collections in a local "
+                             f"directory, not on object storage ({self.uri})",
+                             hint="use --indexer lancedb for s3:// (gs://, az://) data "
+                                  f"directories, or a local --data-dir for {backend}")
+
+    def delete_collection(self, name: str) -> None:
+        """Delete collection ``name`` under its (local) writer lock, and its local files."""
+        import shutil
+
+        from .errors import CollectionNotFoundError
+        from .locking import writer_lock
+
+        uri = self.collection_uri(name)
+        if not self.exists(uri):
+            raise CollectionNotFoundError(f"no collection named {name!r} in {self.uri}")
+        with writer_lock(self.local_dir, name, "delete_collection"):
+            # object by object: not atomic; a failure leaves some, running it again goes on
+            self.delete_tree(uri)
+            shutil.rmtree(self.local_path(uri), ignore_errors=True)  # its staging
+
     # -- listing and deleting, through pyarrow's filesystem for the same bucket --------
 
     def _filesystem(self) -> Any:
