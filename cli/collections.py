@@ -6,17 +6,15 @@ __all__ = ["collections_app"]
 
 import re
 from datetime import timedelta
-from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from . import output
+from .location import DataDirOpt, StorageOpt, storage_options
 
 collections_app = typer.Typer(help="List, inspect, optimize, verify and delete collections.",
                               no_args_is_help=True)
-DataDirOpt = Annotated[Optional[Path], typer.Option(
-    "--data-dir", envvar="RETRIEVER_HOME", help="Where collections live.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
 NameArg = Annotated[str, typer.Argument(help="Collection name.")]
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
@@ -55,11 +53,12 @@ def _storage_lines(storage: dict[str, Any]) -> str:
 
 
 @collections_app.command("list")
-def list_collections(data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
+def list_collections(data_dir: DataDirOpt = None, storage_option: StorageOpt = [],
+                     json_out: JsonOpt = False) -> None:
     """Names of the collections in the data directory."""
     from retriever import Retriever
 
-    names = Retriever.list_collections(data_dir)
+    names = Retriever.list_collections(data_dir, storage_options(storage_option))
     if json_out:
         output.print_json(names)
     else:
@@ -69,12 +68,14 @@ def list_collections(data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> 
 
 @collections_app.command("info")
 def info(name: Annotated[str, typer.Argument(help="Collection name.")] = "default",
-         data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
+         data_dir: DataDirOpt = None, storage_option: StorageOpt = [],
+         json_out: JsonOpt = False) -> None:
     """Encoder, backend and size of a collection."""
     from retriever import Retriever
     from retriever.maintenance import collection_storage
 
-    with Retriever(name, data_dir=data_dir) as retriever:
+    with Retriever(name, data_dir=data_dir,
+                   storage_options=storage_options(storage_option)) as retriever:
         details = retriever.info()
         storage = collection_storage(retriever)
     details["storage"] = storage.to_dict() if storage is not None else None
@@ -99,13 +100,15 @@ def optimize(name: NameArg = "default",
              keep: Annotated[str, typer.Option(
                  "--keep", help="Keep old versions superseded less than this long ago, for "
                  "searches still reading them: 0, 90s, 10m, 2h, 1d.")] = "10m",
-             data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
+             data_dir: DataDirOpt = None, storage_option: StorageOpt = [],
+         json_out: JsonOpt = False) -> None:
     """Merge small fragments, update the full-text index, remove old versions."""
     from retriever import Retriever
     from retriever.maintenance import optimize_collection
 
     retention = _duration(keep)
-    with Retriever(name, data_dir=data_dir) as retriever:
+    with Retriever(name, data_dir=data_dir,
+                   storage_options=storage_options(storage_option)) as retriever:
         report = optimize_collection(retriever, retention)
     if json_out:
         output.print_json(report.to_dict())
@@ -121,13 +124,15 @@ def optimize(name: NameArg = "default",
 
 @collections_app.command("verify")
 def verify(name: NameArg = "default", data_dir: DataDirOpt = None,
+           storage_option: StorageOpt = [],
            json_out: JsonOpt = False) -> None:
     """Check every page and the manifest; exit 1 listing the problems when any."""
     from retriever import Retriever
     from retriever.errors import ExitCode
     from retriever.integrity import verify_collection
 
-    with Retriever(name, data_dir=data_dir) as retriever:
+    with Retriever(name, data_dir=data_dir,
+                   storage_options=storage_options(storage_option)) as retriever:
         report = verify_collection(retriever)
     if json_out:
         output.print_json(report.to_dict())
@@ -148,11 +153,11 @@ def verify(name: NameArg = "default", data_dir: DataDirOpt = None,
 @collections_app.command("delete")
 def delete(name: Annotated[str, typer.Argument(help="Collection name.")],
            yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
-           data_dir: DataDirOpt = None) -> None:
+           data_dir: DataDirOpt = None, storage_option: StorageOpt = []) -> None:
     """Delete a collection and everything in it."""
     from retriever import Retriever
 
     if not yes:
         typer.confirm(f"Delete collection {name!r}?", abort=True, err=True)
-    Retriever.delete_collection(name, data_dir)
+    Retriever.delete_collection(name, data_dir, storage_options(storage_option))
     typer.echo(f"deleted {name}", err=True)

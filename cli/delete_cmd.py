@@ -4,8 +4,7 @@ from __future__ import annotations
 
 __all__ = ["delete"]
 
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -13,6 +12,7 @@ from retriever.errors import DocumentNotFoundError
 from retriever.filenames import printable
 
 from . import output
+from .location import DataDirOpt, StorageOpt, storage_options
 
 
 def delete(
@@ -21,15 +21,15 @@ def delete(
         show_default=False)],
     collection: Annotated[str, typer.Option("--collection", "-c",
                                             help="Collection name.")] = "default",
-    data_dir: Annotated[Optional[Path], typer.Option(
-        "--data-dir", envvar="RETRIEVER_HOME", help="Where collections live.",
-        show_default=False)] = None,
+    data_dir: DataDirOpt = None,
+    storage_option: StorageOpt = [],
     json_out: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
 ) -> None:
     """Remove documents; one recorded at other paths too keeps those."""
     from retriever import Retriever
 
-    with Retriever(collection, data_dir=data_dir) as retriever:
+    with Retriever(collection, data_dir=data_dir,
+                   storage_options=storage_options(storage_option)) as retriever:
         report = retriever.delete(targets)
     if not report.matched:  # exit 4, like a collection that is not there
         raise DocumentNotFoundError(

@@ -19,6 +19,7 @@ from retriever.errors import ExitCode, IndexInterrupted, RetrieverError
 
 from . import delete_cmd, output, serve_cmd
 from .collections import collections_app
+from .location import DataDirOpt, StorageOpt, storage_options
 from .eval_cmd import eval_command
 from .plugins_cmd import plugins_app
 
@@ -37,9 +38,6 @@ app.command("delete")(delete_cmd.delete)
 app.command("serve")(serve_cmd.serve)
 
 CollectionOpt = Annotated[str, typer.Option("--collection", "-c", help="Collection name.")]
-DataDirOpt = Annotated[Optional[Path], typer.Option(
-    "--data-dir", envvar="RETRIEVER_HOME", help="Where collections live (default: per-user data dir).",
-    show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line on stdout.")]
 
 
@@ -101,6 +99,7 @@ def index(
         "--workers", min=0, help="Processes that rasterize, read text and OCR ahead of the "
         "encoder (default: one per core; 0: none).", show_default=False)] = None,
     data_dir: DataDirOpt = None,
+    storage_option: StorageOpt = [],
     json_out: JsonOpt = False,
 ) -> None:
     """Index files into a collection (created on first use)."""
@@ -114,7 +113,8 @@ def index(
                           encoder_options=encoder_options, indexer=indexer,
                           ocr="tesseract" if ocr else None, quantization=quantization,
                           indexer_options=_parse_options(indexer_option, "--indexer-option"),
-                          compress=compress)
+                          compress=compress,
+                          storage_options=storage_options(storage_option))
     try:
         with output.progress_reporter() as progress:
             report = retriever.index(paths, include=include, exclude=exclude, force=force,
@@ -187,6 +187,7 @@ def search(
         "offline) to count tokens with (default: an approximation, see README).",
         show_default=False)] = None,
     data_dir: DataDirOpt = None,
+    storage_option: StorageOpt = [],
     json_out: JsonOpt = False,
 ) -> None:
     """Search a collection; prints pages with the regions that answer."""
@@ -204,7 +205,8 @@ def search(
                  "percentile": percentile, "min_overlap": min_overlap, "merge": merge}
     grounding = {k: v for k, v in grounding.items() if v is not None}
     if context:
-        with Retriever(collection, data_dir=data_dir) as retriever:
+        with Retriever(collection, data_dir=data_dir,
+                       storage_options=storage_options(storage_option)) as retriever:
             ctx = retriever.context(query, k=k, budget=budget, tokenizer=tokenizer,
                                     images="path" if crops is not None else None,
                                     crop_dir=crops, aggregate=aggregate,
@@ -213,7 +215,8 @@ def search(
                                     grounding=grounding)
         output.print_context(ctx, json_out)
         return
-    with Retriever(collection, data_dir=data_dir) as retriever:
+    with Retriever(collection, data_dir=data_dir,
+                   storage_options=storage_options(storage_option)) as retriever:
         hits = retriever.search(query, k, regions=regions, aggregate=aggregate,  # type: ignore[arg-type]
                                 max_regions=max_regions, rerank=rerank,
                                 indexer_options=search_options, mode=mode,  # type: ignore[arg-type]

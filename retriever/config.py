@@ -30,6 +30,7 @@ DEFAULT_ENCODER = "text/minilm"
 DEFAULT_INDEXER = "lancedb"
 DEFAULT_OCR = "tesseract"
 
+_FOLDED_URI = re.compile(r"^(s3|gs|az):/[^/]")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -39,7 +40,19 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     Checked here, where every caller gets it, so indexing, searching and listing all say
     "is a file" instead of a NotADirectoryError, "no collection" or an empty list.
     """
+    from .storage import is_uri
+
+    if is_uri(os.fspath(override) if override else os.environ.get(HOME_ENV)):
+        # only the SDK's collection commands know object storage (retriever.storage)
+        raise UsageError(
+            "this command needs a local data directory, not an object-store URI",
+            hint="index, search, delete and collections list/info/delete/optimize/verify "
+                 "take --data-dir s3://...; give a local --data-dir here")
     path = resolve_data_dir(override)
+    if _FOLDED_URI.match(str(path)):
+        # a URI that went through Path(): "s3://b/p" became "s3:/b/p", a local folder
+        raise UsageError(f"the data directory {path} looks like an object-store URI whose "
+                         "'//' was lost", hint="this command needs a local directory")
     if path.exists() and not path.is_dir():
         raise UsageError(
             f"the data directory {path} is a file, not a directory",

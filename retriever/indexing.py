@@ -180,8 +180,12 @@ class _Run:
 
 
 def staging_for(indexer: Indexer) -> Staging | None:
-    """The staging area of a collection that lives in a directory (every built-in one);
-    None for an indexer without one, whose documents are then committed from memory."""
+    """The staging area of a collection: the indexer's ``staging_dir`` (a local directory,
+    also for a collection on object storage), else ``staging/`` in its directory; None
+    for an indexer without one, whose documents are then committed from memory."""
+    where = getattr(indexer, "staging_dir", None)  # local even when the table is not
+    if where is not None:
+        return Staging(Path(where))
     path = getattr(indexer, "path", None)
     return Staging(Path(path) / STAGING_DIR) if path is not None else None
 

@@ -218,9 +218,8 @@ def verify_collection(retriever: Retriever) -> VerifyReport:
     try:
         indexer = retriever.indexer
     except CollectionCorruptError as exc:
-        from .sdk import _find_backend  # the backend directory is there; it does not open
-
-        return VerifyReport(backend=_find_backend(retriever.path) or "?",
+        # the backend directory is there; it does not open
+        return VerifyReport(backend=retriever._backend() or "?",
                             problems=[exc.message], collection=retriever.collection)
     if not isinstance(indexer, MaintainableIndexer):
         from .errors import UsageError

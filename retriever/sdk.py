@@ -42,6 +42,7 @@ from .plugin_host import get_registry
 from .protocols import Encoder, Indexer, OCREngine
 from .compression import batch_compressor, check_compressor, open_compressor
 from .search.quantization import check_quantization
+from .storage import ObjectStore, object_store
 from .search.hybrid import Mode, check_mode, grounding_for
 from .search.hybrid import rank as rank_pages
 from .types import Hit
@@ -84,6 +85,9 @@ class Retriever:
     ``compress`` (``NAME[:FACTOR]``, e.g. "pool:3") is the compressor a new collection
     runs on every page's vectors before storing them (``retriever.compression``); an
     existing one keeps its own and refuses a different one.
+    ``data_dir`` may be an object-store URI (``s3://bucket/prefix``; LanceDB collections
+    only, ``retriever.storage``), reached with ``storage_options`` (Lance's keys, e.g.
+    ``{"aws_endpoint": ..., "allow_http": "true"}``) and the usual environment.
     """
 
     def __init__(
@@ -99,16 +103,29 @@ class Retriever:
         quantization: str | None = None,
         indexer_options: dict[str, Any] | None = None,
         compress: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         self.collection = config.validate_collection_name(collection)
+        #: the data directory's object store; None when it is a local directory
+        self.store: ObjectStore | None = object_store(data_dir, storage_options)
         self._compress = compress
         self._indexer_options = dict(indexer_options or {})
         # one name for one setting: quantization= and indexer_options={"quantization": ..}
         quantization = _merge_quantization(quantization,
                                            self._indexer_options.pop("quantization", None))
         self._quantization = check_quantization(quantization) if quantization else None
-        self.root = config.data_dir(data_dir)
-        self.path = config.collection_path(collection, self.root)
+        # root: local files (locks, staging, crops); on object storage a cache directory
+        # keyed by the URI, while path (the collection itself) is a URI in the bucket
+        self.root: Path
+        self.path: Path | str
+        if self.store is not None:
+            self.root = self.store.local_dir
+            self.path = self.store.collection_uri(collection)
+            if indexer is not None:
+                self.store.check_backend(indexer)
+        else:
+            self.root = config.data_dir(data_dir)
+            self.path = config.collection_path(collection, self.root)
         self._encoder_name = encoder
         self._encoder_options = dict(encoder_options or {})
         self._indexer_name = indexer
@@ -121,21 +138,35 @@ class Retriever:
     # -- collections ------------------------------------------------------------------
 
     @staticmethod
-    def list_collections(data_dir: str | Path | None = None) -> list[str]:
+    def list_collections(data_dir: str | Path | None = None,
+                         storage_options: dict[str, Any] | None = None) -> list[str]:
+        store = object_store(data_dir, storage_options)
+        if store is not None:
+            return store.collections()
         base = config.data_dir(data_dir) / "collections"
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
     @staticmethod
-    def delete_collection(name: str, data_dir: str | Path | None = None) -> None:
+    def delete_collection(name: str, data_dir: str | Path | None = None,
+                          storage_options: dict[str, Any] | None = None) -> None:
+        store = object_store(data_dir, storage_options)
+        if store is not None:
+            store.delete_collection(name)
+            return
         path = config.collection_path(name, config.data_dir(data_dir))
         if not path.is_dir():
             raise CollectionNotFoundError(f"no collection named {name!r} in {path.parent}")
         with writer_lock(data_dir, name, "delete_collection"):  # never under a live writer
             shutil.rmtree(path)
 
+    def _backend(self) -> str | None:
+        if self.store is not None:
+            return self.store.backend_of(self.collection)
+        return _find_backend(Path(self.path))
+
     @property
     def exists(self) -> bool:
-        return _find_backend(self.path) is not None
+        return self._backend() is not None
 
     # -- components, created lazily ---------------------------------------------------
 
@@ -143,10 +174,11 @@ class Retriever:
         if self._indexer is not None:
             return self._indexer
         registry = get_registry()
-        backend = _find_backend(self.path)
+        backend = self._backend()
         if backend is None and create_with is None:
             raise CollectionNotFoundError(
-                f"no collection named {self.collection!r} in {self.root}",
+                f"no collection named {self.collection!r} in "
+                f"{self.store.uri if self.store else self.root}",
                 hint="index some files first: retriever index PATH --collection "
                      f"{self.collection}",
             )
@@ -156,6 +188,12 @@ class Retriever:
                 f"not {self._indexer_name}")
         backend = backend or self._indexer_name or config.DEFAULT_INDEXER
         spec = registry.get("indexer", backend)
+        where: dict[str, Any] = {"path": f"{self.path}/{backend}"}
+        if self.store is not None:
+            self.store.check_backend(backend)
+            where["storage"] = self.store
+        else:
+            where["path"] = Path(self.path) / backend
         # build-time options shape what is stored: recorded in a new collection's
         # manifest, and for an existing one only checked against it (never re-applied)
         build, runtime = spec.split_options(self._indexer_options)
@@ -166,11 +204,13 @@ class Retriever:
                                 indexer_options=build,
                                 compressor=(open_compressor(self._compress)[0]
                                             if self._compress else None))
-        if manifest is not None and not (self.path / backend).exists():
-            # a new collection: made whole under another name, then renamed into place
-            create_atomically(spec, self.path / backend, manifest, {**build, **runtime})
+        if manifest is not None and self.store is None and not where["path"].exists():
+            # a new collection: made whole under another name, then renamed into place.
+            # (On object storage there is no rename: Lance's first commit makes the table
+            # appear whole, and open_checked below creates it.)
+            create_atomically(spec, where["path"], manifest, {**build, **runtime})
         # damaged files or an unknown format: one clear error naming the collection
-        indexer = open_checked(spec, self.collection, path=self.path / backend,
+        indexer = open_checked(spec, self.collection, **where,
                                manifest=manifest,
                                **(runtime if manifest is None else {**build, **runtime}))
         try:

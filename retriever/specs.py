@@ -137,7 +137,10 @@ class IndexerSpec(ComponentSpec):
     """
 
     kind: str = "indexer"
-    context_args: tuple[str, ...] = ("path", "manifest")
+    #: ``storage`` (a ``retriever.storage.ObjectStore``) is passed, with ``path`` a URI,
+    #: only to a spec that declares ``object_storage``; other backends are local only
+    context_args: tuple[str, ...] = ("path", "manifest", "storage")
+    object_storage: bool = False
 
     def search_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """``given`` parsed for one search; an option of another stage is a UsageError.

@@ -19,6 +19,7 @@ from retriever.specs import IndexerSpec
 
 if TYPE_CHECKING:
     from retriever.manifest import Manifest
+    from retriever.storage import ObjectStore
 
     from .indexer import LanceDBIndexer
 
@@ -38,11 +39,12 @@ OPTIONS: tuple[Option, ...] = (
 
 
 def create_lancedb_indexer(
-    path: Path | str, manifest: Manifest | None = None, **options: Any
+    path: Path | str, manifest: Manifest | None = None,
+    storage: ObjectStore | None = None, **options: Any
 ) -> LanceDBIndexer:
     """``IndexerSpec`` factory: open the collection at ``path``, or create it if a
-    manifest is given. Options: ``OPTIONS`` (see the class), checked before anything
-    touches the disk."""
+    manifest is given. ``storage``: ``path`` is a URI in that object store. Options:
+    ``OPTIONS`` (see the class), checked before anything touches the disk."""
     options = resolve_options("indexer 'lancedb'", OPTIONS, options)
     try:
         import lancedb  # noqa: F401 - only to give a clear error when it is missing
@@ -54,6 +56,8 @@ def create_lancedb_indexer(
         ) from exc
     from .indexer import LanceDBIndexer
 
+    if storage is not None:  # a URI: Path() would fold its "//"
+        return LanceDBIndexer(str(path), manifest, storage=storage, **options)
     return LanceDBIndexer(Path(path), manifest, **options)
 
 
@@ -66,5 +70,6 @@ def register_indexers(register: Any) -> None:
             description="embedded LanceDB collection; exact MaxSim over a cached matrix, or "
             "two-stage search on int8/binary codes (default)",
             options=OPTIONS,
+            object_storage=True,  # Lance reads and writes s3:// (gs://, az://) itself
         )
     )

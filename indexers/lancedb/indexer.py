@@ -37,7 +37,8 @@ from retriever.protocols import ScoredPage
 from retriever.search.quantization import check_quantization
 from retriever.search.scoring import rank_pages
 from retriever.search.scoring_torch import exact_maxsim_many
-from retriever.staging import StagedDocument, staged_batches
+from retriever.staging import STAGING_DIR, StagedDocument, staged_batches
+from retriever.storage import ObjectStore
 from retriever.search.twostage import default_rerank
 from retriever.types import MultiVector, PageRecord
 
@@ -87,6 +88,7 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         threads: int | None = None,
         quantization: str | None = None,
         rerank: int | None = None,
+        storage: ObjectStore | None = None,
     ) -> None:
         import lancedb  # lazy: importing the plugin must stay cheap
 
@@ -96,8 +98,12 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
             raise UsageError(f"rerank must be at least 1, got {rerank}")
         if cache_dtype not in _CACHE_DTYPES:
             raise UsageError(f"cache_dtype must be one of {_CACHE_DTYPES}, got {cache_dtype!r}")
-        self.path = Path(path)
-        self.name = self.path.name or str(self.path)
+        #: on object storage: the table's URI, and ``path`` its local mirror (staging)
+        self.storage = storage
+        self.uri: str | None = str(path) if storage is not None else None
+        self.path = storage.local_path(str(path)) if storage is not None else Path(path)
+        where = self.uri or str(self.path)
+        self.name = where.rstrip("/").rsplit("/", 1)[-1] or where
         self.threads = threads
         self._cache_dtype = np.dtype(cache_dtype)
         self._cache: _VectorCache | None = None
@@ -107,28 +113,32 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         self.rerank = rerank
         self._cache_lock = threading.Lock()
 
-        if self.path.exists() and not self.path.is_dir():
-            raise UsageError(f"collection path {self.path} is a file, not a directory")
         table = None
-        if self.path.is_dir():  # lancedb.connect would create a missing directory
-            db = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
-            try:
-                table = db.open_table(TABLE_NAME)
-            except ValueError:  # "Table 'pages' was not found"
-                table = None
+        if storage is not None:
+            # no directory to look at first: Lance says whether the table is there
+            db = self._connect(lancedb)
+            table = self._open_existing(db)
+        else:
+            if self.path.exists() and not self.path.is_dir():
+                raise UsageError(f"collection path {self.path} is a file, not a directory")
+            if self.path.is_dir():  # lancedb.connect would create a missing directory
+                db = self._connect(lancedb)
+                table = self._open_existing(db)
         if table is None:
             if manifest is None:
                 raise CollectionNotFoundError(
-                    f"collection {self.name!r} not found at {self.path}",
+                    f"collection {self.name!r} not found at {where}",
                     hint="index documents into it first, or check the collection name",
                 )
             if quantization is not None:  # the option names the format of a new collection
                 manifest = replace(manifest, quantization=quantization)
             check_quantization(manifest.quantization)
             schema = arrow_io.build_schema(manifest, dtype)  # validates dtype before mkdir
-            self.path.mkdir(parents=True, exist_ok=True)
-            db = lancedb.connect(self.path, read_consistency_interval=timedelta(0))
-            # exist_ok: another process may have created it a moment ago
+            if storage is None:
+                self.path.mkdir(parents=True, exist_ok=True)
+            db = self._connect(lancedb)
+            # exist_ok: another process may have created it a moment ago. On object
+            # storage this is one Lance commit (a conditional put of version 1).
             table = db.create_table(TABLE_NAME, schema=schema, exist_ok=True)
         stored = arrow_io.manifest_from_schema(table.schema, self.name)
         if manifest is not None:
@@ -139,6 +149,25 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         self._db: Any = db
         self._handle: Any = table
         self.dtype = arrow_io.storage_dtype_of(table.schema)
+
+    def _connect(self, lancedb: Any) -> Any:
+        # read_consistency_interval 0: every read checks for a newer version (any process)
+        if self.storage is not None:
+            return lancedb.connect(self.uri, read_consistency_interval=timedelta(0),
+                                   storage_options=dict(self.storage.options))
+        return lancedb.connect(self.path, read_consistency_interval=timedelta(0))
+
+    @staticmethod
+    def _open_existing(db: Any) -> Any:
+        try:
+            return db.open_table(TABLE_NAME)
+        except ValueError:  # "Table 'pages' was not found"
+            return None
+
+    @property
+    def staging_dir(self) -> Path:
+        """Where encoded pages wait for their commit: always local (``staging.py``)."""
+        return self.path / STAGING_DIR
 
     @property
     def _table(self) -> Any:
@@ -399,5 +428,5 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         self._db = None
 
     def __repr__(self) -> str:
-        return f"LanceDBIndexer({str(self.path)!r}, dtype={self.dtype})"
+        return f"LanceDBIndexer({self.uri or str(self.path)!r}, dtype={self.dtype})"
 

@@ -78,7 +78,9 @@ class LanceMaintenance:
             backend="lancedb", version=int(table.version), versions=len(versions),
             fragments=int(frags["num_fragments"]), pages=rows,
             unmerged_pages=max(rows - largest, 0) if frags["num_fragments"] else 0,
-            bytes=disk_bytes(self.path),
+            # on object storage: every object under the table's URI (one listing)
+            bytes=(self.storage.size(self.uri) if self.storage is not None and self.uri
+                   else disk_bytes(self.path)),
             details={"small_fragments": int(frags["num_small_fragments"]),
                      "table_bytes": int(stats["total_bytes"]), "indices": indices,
                      "dtype": self.dtype, "quantization": self.quantization})

@@ -84,7 +84,9 @@ class VisionRetriever:
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, collection=self._sdk.collection,
-                               data_dir=str(Path(self._sdk.root)), k=self.k,
+                               # a URI without its storage options: never secrets
+                               data_dir=(self._sdk.store.uri if self._sdk.store is not None
+                                         else str(Path(self._sdk.root))), k=self.k,
                                search_kwargs=self.search_kwargs,
                                crop_dir=None if self.crop_dir is None else str(self.crop_dir))
 
