@@ -150,8 +150,10 @@ def shard(name: NameArg,
           shards: Annotated[int, typer.Option("--shards", "-s", min=1,
                                               help="How many shard collections.")],
           data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
-    """Split a collection into NAME.shard-I-of-S collections by a hash of each doc id,
-    copying the stored pages (nothing is encoded again; NAME is left as it is)."""
+    """Split a collection into NAME.shard-I-of-S collections by doc id hash.
+
+    The stored pages are copied: nothing is encoded again, and NAME is left as it is. A
+    re-run copies only the documents missing from their shard."""
     from retriever.distributed import shard_collection
 
     report = shard_collection(name, shards, data_dir=data_dir)

@@ -187,6 +187,21 @@ def test_incremental_index_routes_each_file_to_its_shard(sharded, home, tmp_path
     assert added <= {h.doc_id for h in hits}
 
 
+def test_a_changed_file_moves_to_its_new_shard(home, tmp_path):
+    register_example_plugin()
+    collection = ShardedCollection("all", 2, data_dir=home, ocr=None)
+    target = tmp_path / "report.pdf"
+    target.write_bytes(_revised("annual-report.pdf", 3, tmp_path).read_bytes())  # shard 0
+    assert collection.index([target], workers=0).ok
+    (old,) = [d for d, paths in collection.documents().items() if str(target) in paths]
+    target.write_bytes(_revised("annual-report.pdf", 4, tmp_path).read_bytes())  # shard 1
+    report = collection.index([target], workers=0)
+    assert report.ok and report.indexed == [str(target)]
+    (new,) = [d for d, paths in collection.documents().items() if str(target) in paths]
+    assert (shard_of(old, 2), shard_of(new, 2)) == (0, 1)
+    assert old not in collection.documents()  # no stale copy left in its old shard
+
+
 def test_shard_names_are_valid_collection_names():
     assert shard_name("docs", 1, 4) == "docs.shard-1-of-4"
     assert Retriever(shard_name("docs", 0, 2)).collection == "docs.shard-0-of-2"
