@@ -54,6 +54,18 @@ def _ray() -> Any:
     return ray
 
 
+def _gather(refs: Any) -> Any:
+    """``ray.get``, with a shard's RetrieverError raised as itself (its message and exit
+    code, as unsharded search gives them) rather than wrapped in Ray's task error."""
+    ray = _ray()
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, RetrieverError):
+            raise exc.cause from None
+        raise
+
+
 def _doc_of(key: str) -> str:
     return key.rsplit(":", 1)[0]  # page keys are doc_id:page
 
@@ -142,8 +154,7 @@ class _RemoteEncoder:
             self.region_aggregate = traits["region_aggregate"]
 
     def encode_queries(self, texts: Sequence[str]) -> list[MultiVector]:
-        ray = _ray()
-        return ray.get(next(self._turns).encode_queries.remote(list(texts)))
+        return _gather(next(self._turns).encode_queries.remote(list(texts)))
 
     def encode_pages(self, pages: Sequence[Any]) -> list[MultiVector]:
         raise UsageError("a ShardedRetriever searches; index through ShardedCollection")
@@ -170,8 +181,7 @@ class _FanoutIndexer:
         self.search = search
 
     def _all(self, method: str, *args: Any) -> list[Any]:
-        ray = _ray()
-        return ray.get([getattr(actor, method).remote(*args) for actor in self._actors])
+        return _gather([getattr(actor, method).remote(*args) for actor in self._actors])
 
     def _by_shard(self, keys: Sequence[str]) -> dict[int, list[str]]:
         routed: dict[int, list[str]] = {}
@@ -202,18 +212,16 @@ class _FanoutIndexer:
         return merged
 
     def page_terms(self, keys: Sequence[str]) -> dict[str, list[str]]:
-        ray = _ray()
         routed = self._by_shard(keys)
         out: dict[str, list[str]] = {}
-        for found in ray.get([self._actors[s].page_terms.remote(ks) for s, ks in routed.items()]):
+        for found in _gather([self._actors[s].page_terms.remote(ks) for s, ks in routed.items()]):
             out.update(found)
         return out
 
     def get(self, keys: Sequence[str]) -> list[PageRecord]:
-        ray = _ray()
         routed = self._by_shard(keys)
         found: dict[str, PageRecord] = {}
-        for records in ray.get([self._actors[s].get.remote(ks) for s, ks in routed.items()]):
+        for records in _gather([self._actors[s].get.remote(ks) for s, ks in routed.items()]):
             found.update((record.key, record) for record in records)
         return [found[key] for key in keys]
 
@@ -266,13 +274,13 @@ class ShardedRetriever:
         remote = ray.remote(**{"num_cpus": 1, **(actor_options or {})})(_ShardWorker)
         self._actors = [remote.remote(name, str(root), setup, dict(retriever_options))
                         for name in self.names]
-        manifests = ray.get([actor.manifest.remote() for actor in self._actors])
+        manifests = _gather([actor.manifest.remote() for actor in self._actors])
         if any(m != manifests[0] for m in manifests[1:]):
             self.close()
             raise UsageError(f"the shards of {collection!r} were not built alike",
                              hint="split the collection again into new shards")
         self._indexer = _FanoutIndexer(self._actors, manifests[0],
-                                       ray.get(self._actors[0].search_parameters.remote()))
+                                       _gather(self._actors[0].search_parameters.remote()))
         # the SDK's own search over the fan-out indexer: the same ranking, fusion and
         # grounding code as an unsharded collection (the name is only for messages)
         self._front = Retriever(self.names[0], data_dir=root)
@@ -280,8 +288,7 @@ class ShardedRetriever:
 
     def _encoder(self) -> _RemoteEncoder:
         if self._front._encoder is None:
-            ray = _ray()
-            traits = ray.get(self._actors[0].encoder_traits.remote())
+            traits = _gather(self._actors[0].encoder_traits.remote())
             self._front._encoder = _RemoteEncoder(self._actors, traits)  # type: ignore[assignment]
         return self._front._encoder  # type: ignore[return-value]
 

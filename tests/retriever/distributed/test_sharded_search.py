@@ -14,6 +14,7 @@ ray = pytest.importorskip("ray")
 
 from repo_paths import REPO, SAMPLES  # noqa: E402
 from retriever import Retriever  # noqa: E402
+from retriever.errors import UsageError  # noqa: E402
 from retriever.distributed import (  # noqa: E402
     ShardedCollection,
     ShardedRetriever,
@@ -142,6 +143,15 @@ def test_hybrid_and_lexical_search_over_one_shard_equal_the_unsharded(cluster, h
             expected = r.search_many(QUERIES, k=5, mode=mode)
             got = one.search_many(QUERIES, k=5, mode=mode)
             assert [_hits(h) for h in got] == [_hits(h) for h in expected], mode
+
+
+def test_a_shard_s_error_is_the_sdk_s_error(sharded):
+    """Raised in an actor, seen as the unsharded search raises it (not a Ray wrapper)."""
+    with pytest.raises(UsageError, match="rerank has no meaning") as raised:
+        sharded.search("invoice", k=2, mode="vector", rerank=5)  # not quantized
+    assert type(raised.value) is UsageError
+    with pytest.raises(UsageError, match="no option"):
+        sharded.search("invoice", k=2, indexer_options={"bogus": 1})
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "lexical"])
