@@ -13,8 +13,14 @@ __all__ = ["ShardReport", "ShardedCollection", "ShardedRetriever", "find_shards"
 
 from typing import TYPE_CHECKING, Any
 
-from .sharding import (ShardedCollection, ShardReport, find_shards, shard_collection,
-                       shard_name, shard_of)
+from .sharding import (
+    ShardedCollection,
+    ShardReport,
+    find_shards,
+    shard_collection,
+    shard_name,
+    shard_of,
+)
 
 if TYPE_CHECKING:
     from .ray_search import ShardedRetriever

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cli_subprocess import run_cli_home
+
 from retriever import plugin_host
 from retriever.distributed import shard_collection, shard_name, shard_of
 from retriever.manifest import EncoderIdentity, Manifest

@@ -12,10 +12,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from repo_paths import REPO, SAMPLES  # noqa: E402
-from retriever import Retriever  # noqa: E402
-from retriever.errors import UsageError  # noqa: E402
-from retriever.distributed import (  # noqa: E402
+from example_plugin_host import register_example_plugin
+from repo_paths import REPO, SAMPLES
+
+from retriever import Retriever
+from retriever.distributed import (
     ShardedCollection,
     ShardedRetriever,
     find_shards,
@@ -23,8 +24,7 @@ from retriever.distributed import (  # noqa: E402
     shard_name,
     shard_of,
 )
-
-from example_plugin_host import register_example_plugin  # noqa: E402
+from retriever.errors import UsageError
 
 pytestmark = pytest.mark.usefixtures("example_plugin")
 
