@@ -309,6 +309,12 @@ class ShardedRetriever:
                                        indexer_options=indexer_options, grounding=grounding,
                                        mode=mode)
 
+    def context(self, query: str, **options: Any) -> Any:
+        """``Retriever.context`` (cited regions for an LLM prompt) over every shard."""
+        if options.get("mode") != "lexical":
+            self._encoder()
+        return self._front.context(query, **options)
+
     def documents(self) -> dict[str, list[str]]:
         """``doc_id -> paths`` over every shard."""
         return self._indexer.paths()

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import config
 from ..errors import BadInputError, CollectionNotFoundError, RetrieverError, UsageError
-from ..indexing import IndexReport, ProgressCallback
+from ..indexing import DeleteReport, IndexReport, ProgressCallback
 from ..ingest import content_hash, discover
 from ..integrity import create_atomically, open_checked
 from ..locking import writer_lock
@@ -246,6 +246,24 @@ class ShardedCollection:
                  if p in paths]
         if stale:
             shard.delete(stale)
+
+    def delete(self, targets: Sequence[str | Path]) -> DeleteReport:
+        """``Retriever.delete`` on every shard (a path may be recorded in any of them: a
+        copy of a file with other content lives elsewhere); one report. A target is
+        unmatched when no shard matched it."""
+        total = DeleteReport()
+        unmatched: set[str] | None = None
+        for index in range(self.shards):
+            with self.retriever(index) as shard:
+                part = shard.delete(targets)
+            total.documents += part.documents
+            total.paths += part.paths
+            total.pages += part.pages
+            unmatched = set(part.unmatched) if unmatched is None else unmatched & set(
+                part.unmatched)
+        total.paths.sort()
+        total.unmatched = [str(t) for t in targets if str(t) in (unmatched or set())]
+        return total
 
     def documents(self) -> dict[str, list[str]]:
         """``doc_id -> paths`` over every shard (each document is in exactly one)."""

@@ -1,5 +1,8 @@
 """Sharded search on a local Ray cluster: a collection of the samples split in two, searched
-by one actor per shard, against the same collection unsharded (example/hashing encoder)."""
+by one actor per shard, against the same collection unsharded (example/hashing encoder).
+
+One Ray cluster and one ShardedRetriever serve the module (actors take seconds to start);
+the tests that index into the shards come last, after those comparing with the source."""
 
 from __future__ import annotations
 
@@ -132,6 +135,14 @@ def test_vector_search_beyond_the_collection_returns_every_page(home, sharded):
     assert _hits(got) == _hits(expected) and len(got) == r.info()["pages"]
 
 
+def test_context_is_the_sdk_s(home, sharded):
+    # before the tests below add documents to the shards only
+    with Retriever("all", data_dir=home) as r:
+        expected = r.context("IBAN bank transfer", k=3, budget=300, mode="vector")
+    got = sharded.context("IBAN bank transfer", k=3, budget=300, mode="vector")
+    assert got.to_dict() == expected.to_dict() and got.citations
+
+
 def test_over_one_shard_every_mode_equals_the_unsharded(cluster, home):
     """The fan-out driver itself adds nothing: over a single shard (the whole collection,
     so BM25 sees the same statistics) every mode returns the unsharded hits. The
@@ -217,6 +228,18 @@ def test_a_changed_file_moves_to_its_new_shard(home, tmp_path):
     (new,) = [d for d, paths in collection.documents().items() if str(target) in paths]
     assert (shard_of(old, 2), shard_of(new, 2)) == (0, 1)
     assert old not in collection.documents()  # no stale copy left in its old shard
+
+
+def test_delete_finds_the_document_in_its_shard(sharded, home, tmp_path):
+    register_example_plugin()
+    collection = ShardedCollection("all", 2, data_dir=home, ocr=None)
+    target = _revised("invoice.pdf", 2, tmp_path)
+    assert collection.index([target], workers=0).ok
+    (doc_id,) = [d for d, paths in collection.documents().items() if str(target) in paths]
+    assert doc_id in sharded.documents()
+    report = collection.delete([str(target), "no-such-doc"])
+    assert report.documents == [doc_id] and report.unmatched == ["no-such-doc"]
+    assert doc_id not in collection.documents() and doc_id not in sharded.documents()
 
 
 def test_shard_names_are_valid_collection_names():
