@@ -34,6 +34,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import config
 from ..errors import MissingDependencyError, RetrieverError, UsageError
 from ..grounding import Aggregate, GroundingOptions
@@ -85,9 +87,9 @@ class _ShardWorker:
         """Load the search state now (the vector cache or codes), not on the first query."""
         if self.indexer.count() == 0:
             return
-        unit = MultiVector(_first_axis(self.indexer.manifest.encoder.dim),
-                           [WHOLE_PAGE])
-        self.indexer.search([unit], 1)
+        axis = np.zeros((1, self.indexer.manifest.encoder.dim), np.float32)  # (1, d)
+        axis[0, 0] = 1.0  # any unit vector: the search is for its side effect only
+        self.indexer.search([MultiVector(axis, np.asarray([WHOLE_PAGE], np.float32))], 1)
 
     def manifest(self) -> Manifest:
         return self.indexer.manifest
@@ -133,14 +135,6 @@ class _ShardWorker:
 
     def close(self) -> None:
         self.retriever.close()
-
-
-def _first_axis(dim: int) -> Any:
-    import numpy as np
-
-    vector = np.zeros((1, dim), np.float32)
-    vector[0, 0] = 1.0
-    return vector
 
 
 class _RemoteEncoder:
