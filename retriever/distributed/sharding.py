@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import config
-from ..errors import BadInputError, CollectionNotFoundError, RetrieverError, UsageError
+from ..errors import (
+    BadInputError,
+    CollectionNotFoundError,
+    IndexInterrupted,
+    RetrieverError,
+    UsageError,
+)
 from ..indexing import DeleteReport, IndexReport, ProgressCallback
 from ..ingest import content_hash, discover
 from ..integrity import create_atomically, open_checked
@@ -233,9 +239,14 @@ class ShardedCollection:
             with self.retriever(index) as shard:
                 mine = routed.get(index, [])
                 self._drop_moved(shard, resolved - {str(Path(f).resolve()) for f in mine})
-                if mine:
-                    _merge_reports(report, shard.index(mine, force=force, progress=progress,
-                                                       workers=workers))
+                if not mine:
+                    continue
+                try:
+                    part = shard.index(mine, force=force, progress=progress, workers=workers)
+                except IndexInterrupted as stop:  # what every shard committed, not one
+                    _merge_reports(report, stop.report)
+                    raise IndexInterrupted(report) from stop
+                _merge_reports(report, part)
         return report
 
     @staticmethod

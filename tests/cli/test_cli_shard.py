@@ -89,3 +89,30 @@ def test_the_command_splits_and_a_re_run_copies_nothing(tmp_path):
 def test_a_missing_collection_is_a_clear_error(tmp_path):
     out = run_cli_home(["collections", "shard", "nope", "--shards", "2"], tmp_path)
     assert out.returncode == 4 and "nope" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_interrupted_routed_index_reports_every_shard_s_commits(tmp_path, monkeypatch):
+    from retriever import Retriever
+    from retriever.distributed import ShardedCollection
+    from retriever.errors import IndexInterrupted
+    from retriever.indexing import IndexReport
+    from retriever.ingest import content_hash
+
+    _build(tmp_path, "src", "lancedb")
+    shard_collection("src", 2, data_dir=tmp_path)
+    files, n = {}, 0
+    while len(files) < 2:  # one file per shard (contents never parsed: index is stubbed)
+        path = tmp_path / f"f{n}.pdf"
+        path.write_bytes(f"%PDF-1.4 {n}".encode())
+        files.setdefault(shard_of(content_hash(path), 2), path)
+        n += 1
+
+    def index(self, paths, **_):
+        if self.collection.startswith("src.shard-1"):
+            raise IndexInterrupted(IndexReport(indexed=[str(p) for p in paths]))
+        return IndexReport(indexed=[str(p) for p in paths], pages=1)
+
+    monkeypatch.setattr(Retriever, "index", index)
+    with pytest.raises(IndexInterrupted) as stopped:
+        ShardedCollection("src", data_dir=tmp_path).index([files[0], files[1]])
+    assert stopped.value.report.indexed == [str(files[0]), str(files[1])]
