@@ -1,4 +1,4 @@
-"""``retriever collections list|info|optimize|verify|delete``."""
+"""``retriever collections list|info|optimize|verify|shard|delete``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import typer
 from . import output
 from .location import DataDirOpt, StorageOpt, storage_options
 
-collections_app = typer.Typer(help="List, inspect, optimize, verify and delete collections.",
+collections_app = typer.Typer(help="List, inspect, optimize, verify, shard and delete collections.",
                               no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="JSON on stdout.")]
 NameArg = Annotated[str, typer.Argument(help="Collection name.")]
@@ -148,6 +148,27 @@ def verify(name: NameArg = "default", data_dir: DataDirOpt = None,
         typer.secho(f"collection {name!r} is damaged; to rebuild it: retriever collections "
                     f"delete {name}, then index its files again", fg="red", err=True)
         raise typer.Exit(ExitCode.ERROR)
+
+
+@collections_app.command("shard")
+def shard(name: NameArg,
+          shards: Annotated[int, typer.Option("--shards", "-s", min=1,
+                                              help="How many shard collections.")],
+          data_dir: DataDirOpt = None, json_out: JsonOpt = False) -> None:
+    """Split a collection into NAME.shard-I-of-S collections by doc id hash.
+
+    The stored pages are copied: nothing is encoded again, and NAME is left as it is. A
+    re-run copies only the documents missing from their shard."""
+    from retriever.distributed import shard_collection
+
+    report = shard_collection(name, shards, data_dir=data_dir)
+    if json_out:
+        output.print_json(report.to_dict())
+        return
+    for row in report.to_dict()["shards"]:
+        typer.echo(f"{row['name']}: {row['documents']} documents, {row['pages']} pages copied")
+    if report.skipped:
+        typer.echo(f"{report.skipped} documents were in their shard already")
 
 
 @collections_app.command("delete")
