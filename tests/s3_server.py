@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from repo_paths import REPO
 
 _START_TIMEOUT_S = 30.0
 
@@ -113,7 +112,6 @@ class S3:
 @pytest.fixture
 def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3:
     """AWS_* pointed at the moto server, a new bucket, and the example encoder plugin."""
-    from retriever import plugin_host
 
     for name in list(os.environ):
         if name.startswith("AWS_"):
@@ -128,10 +126,7 @@ def s3(s3_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
     server = S3(s3_server, f"b-{uuid.uuid4().hex[:12]}")
     server.client().create_bucket(Bucket=server.bucket)
-    plugin_dir = str(REPO / "tests" / "plugins" / "example_plugin")
-    if plugin_dir not in sys.path:
-        sys.path.insert(0, plugin_dir)
-    import retriever_example_plugin  # a plugin whose encoder needs no model
+    from example_plugin_host import register_example_plugin
 
-    plugin_host.get_plugin_manager().register(retriever_example_plugin, name="example")
+    register_example_plugin()  # a plugin whose encoder needs no model
     return server
