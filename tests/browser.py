@@ -39,6 +39,19 @@ def missing() -> str | None:
     return None
 
 
+def require(what: str) -> None:
+    """Fail (in CI, which installs the browser) or skip (elsewhere, with the reason) when
+    Chromium cannot be driven here; ``what`` names the tests that need it."""
+    import pytest
+
+    why = missing()
+    if why is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} cannot run in CI: {why}")
+    pytest.skip(f"no browser for {what}: {why}")
+
+
 @contextmanager
 def chromium(profile: Path, *, width: int = 1280, height: int = 1000) -> Iterator[Any]:
     """A Selenium WebDriver on headless Chromium with a fresh profile in ``profile``."""

@@ -9,7 +9,6 @@ show as text and never run, and the changed memo must say so instead of drawing 
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import browser
+from isolation import isolated_build
 from report_docs import SCRIPT, hostile_pdf, memo_pdf, write_pdf
 from repo_paths import SAMPLES
 
@@ -40,19 +40,10 @@ return [...document.querySelectorAll('article.hit')].map(a => {
 """
 
 
-def _browser_or_skip() -> None:
-    why = browser.missing()
-    if why is None:
-        return
-    if os.environ.get("CI"):  # CI installs Chromium (.ci/setup dev): missing is a failure
-        pytest.fail(f"the report's browser tests cannot run in CI: {why}")
-    pytest.skip(f"no browser to test the report in: {why}")
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     """The report of one search over a default-encoder collection, as the CLI writes it."""
-    from retriever import Retriever, plugin_host
+    from retriever import Retriever
 
     docs = tmp_path_factory.mktemp("docs")
     for name in ("invoice.pdf", "annual-report.pdf"):
@@ -61,30 +52,22 @@ def report(tmp_path_factory) -> Path:
     memo = memo_pdf(docs / "memo.pdf")
     home = tmp_path_factory.mktemp("home")
     out = tmp_path_factory.mktemp("report") / "report.html"
-    # module-wide, so the function-scoped conftest environment is not there yet: the same
-    # isolation by hand (built-in plugins only, the session's shared model cache)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RETRIEVER_LOAD_PLUGINS", "")
-        env.setenv("RETRIEVER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-        env.setenv("OMP_THREAD_LIMIT", "1")
-        plugin_host.reset()
-        try:
-            with Retriever("report", data_dir=home) as r:
-                r.index([docs], workers=0)
-                hits = r.search(QUERY, k=4)
-                found = {Path(h.source).name for h in hits}
-                assert {"invoice.pdf", "reminder.pdf", "memo.pdf"} <= found, found
-                write_pdf(memo, ["Rewritten after indexing: nothing about payment here."])
-                notices = r.render_html(hits, out, query=QUERY)
-        finally:
-            plugin_host.reset()
+    # module-wide, so the function-scoped conftest environment is not there yet
+    with isolated_build(tmp_path_factory):
+        with Retriever("report", data_dir=home) as r:
+            r.index([docs], workers=0)
+            hits = r.search(QUERY, k=4)
+            found = {Path(h.source).name for h in hits}
+            assert {"invoice.pdf", "reminder.pdf", "memo.pdf"} <= found, found
+            write_pdf(memo, ["Rewritten after indexing: nothing about payment here."])
+            notices = r.render_html(hits, out, query=QUERY)
     assert len(notices) == 1 and "memo.pdf" in notices[0]
     return out
 
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
-    _browser_or_skip()
+    browser.require("the report's browser tests")
     with browser.chromium(tmp_path_factory.mktemp("chromium-profile")) as d:
         yield d
 

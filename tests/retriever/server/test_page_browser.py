@@ -9,7 +9,6 @@ API key the sign-in form must lead to the same results.
 
 from __future__ import annotations
 
-import os
 import shutil
 import struct
 from collections.abc import Iterator
@@ -46,15 +45,6 @@ return [...document.querySelectorAll('article.hit')].map(a => {
 """
 
 
-def _browser_or_skip() -> None:
-    why = browser.missing()
-    if why is None:
-        return
-    if os.environ.get("CI"):  # CI installs Chromium (.ci/setup dev): missing is a failure
-        pytest.fail(f"the search page's browser tests cannot run in CI: {why}")
-    pytest.skip(f"no browser to test the search page in: {why}")
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     from example_plugin_host import register_example_plugin
@@ -71,7 +61,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory) -> Iterator:
-    _browser_or_skip()
+    browser.require("the search page's browser tests")
     with browser.chromium(tmp_path_factory.mktemp("chromium-profile")) as d:
         yield d
 
