@@ -48,9 +48,20 @@ def _revised(name: str, revision: int, folder: Path) -> Path:
     return target
 
 
-def _hits(hits) -> list[tuple]:
-    return [(h.rank, h.doc_id, h.page, h.score, h.source,
-             [(r.bbox, r.text, r.score) for r in h.regions]) for h in hits]
+def _same_ranking(have, want) -> None:
+    """Equal scores (to 1e-5: the shards' processes may sum a matmul in another order than
+    this one, which moves the last bits) and, above the k-th score, the same pages with the
+    same regions; pages tied at the cut (the test's duplicated documents) may differ."""
+    assert [round(h.score, 5) for h in have] == [round(h.score, 5) for h in want]
+    assert [h.rank for h in have] == list(range(1, len(want) + 1))
+    cut = round(want[-1].score, 5) if want else 0.0
+
+    def above(hits):
+        return {(h.doc_id, h.page, h.source,
+                 tuple((r.bbox, r.text, round(r.score, 5)) for r in h.regions))
+                for h in hits if round(h.score, 5) > cut}
+
+    assert above(have) == above(want)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +135,7 @@ def test_vector_search_equals_the_unsharded_collection(home, sharded):
         expected = r.search_many(QUERIES, k=5, mode="vector")
     got = sharded.search_many(QUERIES, k=5, mode="vector")
     for want, have in zip(expected, got):
-        assert _hits(have) == _hits(want)  # doc, page, score, regions: all equal
+        _same_ranking(have, want)  # doc, page, score, regions
     assert {h.doc_id for hits in got for h in hits} == set(sharded.documents())
 
 
@@ -132,7 +143,8 @@ def test_vector_search_beyond_the_collection_returns_every_page(home, sharded):
     with Retriever("all", data_dir=home) as r:
         expected = r.search("annual report dividend", k=50, mode="vector", regions=False)
     got = sharded.search("annual report dividend", k=50, mode="vector", regions=False)
-    assert _hits(got) == _hits(expected) and len(got) == r.info()["pages"]
+    _same_ranking(got, expected)
+    assert len(got) == r.info()["pages"]
 
 
 def test_context_is_the_sdk_s(home, sharded):
@@ -160,7 +172,8 @@ def test_over_one_shard_every_mode_equals_the_unsharded(cluster, home):
         for mode in ("hybrid", "lexical", "vector"):
             expected = r.search_many(QUERIES, k=2, mode=mode, rerank=2)
             got = one.search_many(QUERIES, k=2, mode=mode, rerank=2)
-            assert [_hits(h) for h in got] == [_hits(h) for h in expected], mode
+            for have, want in zip(got, expected, strict=True):
+                _same_ranking(have, want)
 
 
 def test_a_shard_s_error_is_the_sdk_s_error(sharded):
