@@ -188,12 +188,12 @@ class Retriever:
                 f"not {self._indexer_name}")
         backend = backend or self._indexer_name or config.DEFAULT_INDEXER
         spec = registry.get("indexer", backend)
-        where: dict[str, Any] = {"path": f"{self.path}/{backend}"}
+        where: dict[str, Any]  # where the indexer keeps the collection
         if self.store is not None:
             self.store.check_backend(backend)
-            where["storage"] = self.store
+            where = {"path": f"{self.path}/{backend}", "storage": self.store}
         else:
-            where["path"] = Path(self.path) / backend
+            where = {"path": Path(self.path) / backend}
         # build-time options shape what is stored: recorded in a new collection's
         # manifest, and for an existing one only checked against it (never re-applied)
         build, runtime = spec.split_options(self._indexer_options)

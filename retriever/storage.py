@@ -261,8 +261,8 @@ def object_store(data_dir: str | os.PathLike[str] | None,
     from .config import HOME_ENV
 
     where = os.fspath(data_dir) if data_dir else os.environ.get(HOME_ENV)
-    if not is_uri(where):
-        match = _URI.match(where or "")
+    match = _URI.match(where or "")
+    if match is None or match.group("scheme") not in SCHEMES:  # a local directory
         if match:  # "http://..." or "file://...": not a directory, not ours either
             raise UsageError(f"unsupported data directory URI {where!r}",
                              hint=f"use a local directory or one of "
@@ -272,9 +272,6 @@ def object_store(data_dir: str | os.PathLike[str] | None,
                              "storage only", hint="give --data-dir s3://BUCKET/PREFIX, or "
                                                   "drop --storage-option")
         return None
-    assert where is not None
-    match = _URI.match(where)
-    assert match is not None
     if not match.group("bucket"):
         raise UsageError(f"data directory {where!r} names no bucket",
                          hint="e.g. s3://my-bucket/retriever")

@@ -9,11 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from repo_paths import SAMPLES
-from retriever import Retriever
 from retriever.tokens import approx_tokens
 
-from example_plugin_host import register_example_plugin
+from example_plugin_host import hashing_collection
 
 runner = CliRunner()
 QUERY = "when is the invoice payment due by bank transfer"
@@ -24,11 +22,7 @@ pytestmark = pytest.mark.usefixtures("example_plugin")
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    register_example_plugin()
-    home = tmp_path_factory.mktemp("cli-context")
-    with Retriever("docs", data_dir=home, encoder="example/hashing") as r:
-        assert r.index([SAMPLES / "invoice.pdf", SAMPLES / "annual-report.pdf"], workers=0).ok
-    return home
+    return hashing_collection(tmp_path_factory.mktemp("cli-context"), ["invoice.pdf", "annual-report.pdf"], workers=0)
 
 
 def _run(home: Path, *args: str):

@@ -9,10 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app, main
-from repo_paths import SAMPLES
-from retriever import Retriever
 
-from example_plugin_host import register_example_plugin
+from example_plugin_host import hashing_collection
 
 runner = CliRunner()
 
@@ -22,11 +20,7 @@ pytestmark = pytest.mark.usefixtures("example_plugin")
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    register_example_plugin()
-    home = tmp_path_factory.mktemp("mode")
-    with Retriever("docs", data_dir=home, encoder="example/hashing") as r:
-        assert r.index([SAMPLES / "annual-report.pdf", SAMPLES / "invoice.pdf"]).ok
-    return home
+    return hashing_collection(tmp_path_factory.mktemp("mode"), ["annual-report.pdf", "invoice.pdf"])
 
 
 def _search(home: Path, *args: str):

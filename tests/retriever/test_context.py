@@ -19,7 +19,7 @@ from retriever.errors import UsageError
 from retriever.tokens import approx_tokens, token_counter
 from retriever.types import Hit, PageRecord, Region, RegionHit, MultiVector
 
-from example_plugin_host import register_example_plugin
+from example_plugin_host import hashing_collection
 
 QUERY = "when is the invoice payment due by bank transfer"
 
@@ -29,11 +29,7 @@ pytestmark = pytest.mark.usefixtures("example_plugin")
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    register_example_plugin()
-    home = tmp_path_factory.mktemp("context")
-    with Retriever("docs", data_dir=home, encoder="example/hashing") as r:
-        assert r.index([SAMPLES / "annual-report.pdf", SAMPLES / "invoice.pdf"], workers=0).ok
-    return home
+    return hashing_collection(tmp_path_factory.mktemp("context"), ["annual-report.pdf", "invoice.pdf"], workers=0)
 
 
 def test_citations_are_numbered_in_prompt_order_and_point_at_search_regions(home):
