@@ -13,17 +13,16 @@ Bookkeeping keeps one invariant: a path belongs to at most one document.
 
 from __future__ import annotations
 
-__all__ = ["IndexReport", "DeleteReport", "ProgressCallback", "index_files", "sync_roots",
-           "delete_targets", "stored_paths", "staging_for"]
+__all__ = ["IndexReport", "DeleteReport", "ProgressCallback", "index_files",
+           "record_outcome", "sync_roots", "delete_targets", "stored_paths", "staging_for"]
 
-import inspect
 import logging
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .bookkeeping import Book, FilePlan, file_exists, plan_file, stored_paths
 from .errors import BadInputError, MissingDependencyError, RetrieverError
 from .filenames import is_under
 from .ingest import content_hash
@@ -103,72 +102,12 @@ class DeleteReport:
                 "unmatched": self.unmatched}
 
 
-def stored_paths(indexer: Indexer) -> dict[str, list[str]]:
-    """doc_id -> paths; one path each from an indexer written before ``paths()``."""
-    paths = getattr(indexer, "paths", None)
-    if paths is not None:
-        return paths()
-    return {d: [s] for d, s in indexer.documents().items()}
-
-
-def _commit(indexer: Indexer, records: Sequence[PageRecord], delete: Sequence[str],
-            paths: Mapping[str, Sequence[str]], staged: Sequence[StagedDocument] = ()) -> int:
-    replace = getattr(indexer, "replace", None)
-    if staged and (replace is None or "staged" not in inspect.signature(replace).parameters):
-        # an indexer that cannot read staged pages itself gets them in memory
-        records = [*records, *(r for doc in staged for batch in doc.batches() for r in batch)]
-        staged = ()
-    if replace is not None:
-        return replace(records, delete=delete, paths=paths, **({"staged": staged} if staged
-                                                               else {}))
-    # an indexer written before replace(): two commits, the new version first (a crash in
-    # between keeps both, never neither), and one path per document
-    added = {r.doc_id for r in records}
-    removed = indexer.delete([d for d in delete if d in added]) if added & set(delete) else 0
-    if records:
-        indexer.add(records)
-    rest = [d for d in delete if d not in added]
-    return removed + (indexer.delete(rest) if rest else 0)
-
-
-class _Book:
-    """doc_id -> paths and path -> doc_id, kept in step with each commit."""
-
-    def __init__(self, paths: Mapping[str, Sequence[str]]) -> None:
-        self.paths: dict[str, list[str]] = {}
-        self.owner: dict[str, str] = {}
-        for doc_id, doc_paths in paths.items():
-            self.set(doc_id, doc_paths)
-
-    def set(self, doc_id: str, paths: Sequence[str]) -> None:
-        for p in self.paths.pop(doc_id, []):
-            if self.owner.get(p) == doc_id:
-                del self.owner[p]
-        if paths:
-            self.paths[doc_id] = list(paths)
-            self.owner.update((p, doc_id) for p in paths)
-
-    def commit(self, indexer: Indexer, records: Sequence[PageRecord], delete: Sequence[str],
-               paths: Mapping[str, Sequence[str]],
-               staged: Sequence[StagedDocument] = ()) -> int:
-        removed = _commit(indexer, records, delete, paths, staged)
-        for doc_id in delete:
-            self.set(doc_id, [])
-        for doc_id, doc_paths in paths.items():
-            self.set(doc_id, doc_paths)
-        return removed
-
-
-def _exists(path: str) -> bool:
-    return os.path.isfile(path)
-
-
 @dataclass
 class _Run:
     """What every file of one ``index_files`` run shares."""
 
     indexer: Indexer
-    book: _Book
+    book: Book
     encoder: Encoder
     report: IndexReport
     staging: Staging | None
@@ -190,7 +129,7 @@ def staging_for(indexer: Indexer) -> Staging | None:
     return Staging(Path(path) / STAGING_DIR) if path is not None else None
 
 
-def _tidy_staging(staging: Staging, book: _Book, force: bool) -> None:
+def _tidy_staging(staging: Staging, book: Book, force: bool) -> None:
     """Drop staged pages that no run will finish: of a document committed since (killed
     between its commit and the discard), or of a file that changed or went since."""
     staging.clear_debris()
@@ -222,7 +161,7 @@ def index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
     what was staged for the next run. ``compress``: the collection's compressor, applied
     to each encoded batch before it is staged (``pipeline.encode_document``).
     """
-    book = _Book(stored_paths(indexer))
+    book = Book(stored_paths(indexer))
     staging = staging_for(indexer)
     if staging is not None:
         _tidy_staging(staging, book, force)
@@ -256,43 +195,26 @@ def index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
         progress("files", len(files), len(files), "")
 
 
+def record_outcome(report: IndexReport, plan: FilePlan, pages: int) -> None:
+    """Add a committed file to the report."""
+    getattr(report, plan.outcome).append(plan.source)
+    if plan.replaced:
+        report.replaced.append(plan.source)
+    report.pages += pages
+
+
 def _index_one(run: _Run, path: Path, source: str) -> None:
-    book, report = run.book, run.report
     doc_id = run.hashes.get(path) or content_hash(path)  # unreadable: raises, reported
-    known = book.paths.get(doc_id)
-    if known is not None and source in known and not run.force:
-        report.unchanged.append(source)
+    plan = plan_file(run.book, doc_id, source, force=run.force)
+    if plan.outcome == "unchanged":
+        run.report.unchanged.append(source)
         return
-    delete: list[str] = []
-    paths: dict[str, list[str]] = {}
-    previous = book.owner.get(source)  # another document recorded here: the file changed
-    if previous is not None and previous != doc_id:
-        rest = [p for p in book.paths[previous] if p != source]
-        if rest:  # the old content lives on under its other paths
-            paths[previous] = rest
-        else:
-            delete.append(previous)
     records: list[PageRecord] = []
     staged: list[StagedDocument] = []
-    pages = 0
-    if known is not None and not run.force:  # stored under other paths: no encoding
-        kept = [p for p in known if _exists(p)]
-        paths[doc_id] = [*kept, source]
-        outcome = report.moved if len(kept) < len(known) else report.copied
-    else:
-        pages = _encode(run, path, doc_id, source, records, staged)
-        if known is not None:  # --force: this version replaces the stored one whole
-            delete.append(doc_id)
-            paths[doc_id] = [source, *(p for p in known if p != source and _exists(p))]
-        else:
-            paths[doc_id] = [source]
-        outcome = report.indexed
+    pages = _encode(run, path, doc_id, source, records, staged) if plan.encode else 0
     with deferred_interrupt():  # the report must say exactly what was committed
-        book.commit(run.indexer, records, delete, paths, staged)
-        outcome.append(source)
-        if previous is not None and previous != doc_id:
-            report.replaced.append(source)
-        report.pages += pages
+        run.book.commit(run.indexer, records, plan.delete, plan.paths, staged)
+        record_outcome(run.report, plan, pages)
         if staged and run.staging is not None:  # a kill before this: the next run does it
             run.staging.discard(doc_id)
 
@@ -343,12 +265,12 @@ def sync_roots(indexer: Indexer, roots: Sequence[str | Path], report: IndexRepor
     """Forget recorded paths under ``roots`` whose file is gone; a document left with no
     path is deleted. Paths outside the roots are not looked at. One commit."""
     resolved = [str(Path(r).resolve()) for r in roots]
-    book = _Book(stored_paths(indexer))
+    book = Book(stored_paths(indexer))
     delete: list[str] = []
     paths: dict[str, list[str]] = {}
     gone_paths: list[str] = []
     for doc_id, doc_paths in book.paths.items():
-        gone = [p for p in doc_paths if is_under(p, resolved) and not _exists(p)]
+        gone = [p for p in doc_paths if is_under(p, resolved) and not file_exists(p)]
         if not gone:
             continue
         gone_paths.extend(gone)
@@ -367,7 +289,7 @@ def delete_targets(indexer: Indexer, targets: Sequence[str | Path]) -> DeleteRep
     """Remove documents by doc id, or paths (a file as indexed, or every file under a
     directory); a document keeps its other paths and goes with its last one. One commit."""
     report = DeleteReport()
-    book = _Book(stored_paths(indexer))
+    book = Book(stored_paths(indexer))
     forget: dict[str, set[str]] = {}
     whole: list[str] = []
     for target in map(str, targets):
