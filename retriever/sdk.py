@@ -48,6 +48,7 @@ from .search.hybrid import rank as rank_pages
 from .types import Hit
 
 if TYPE_CHECKING:
+    from .distributed.ray_index import RayIndexOptions
     from .context import Context
 
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -242,8 +243,10 @@ class Retriever:
                 self._indexer.manifest.check_compatible(encoder.identity, self.collection)
             else:
                 name = self._encoder_name or config.DEFAULT_ENCODER
-                encoder = registry.create("encoder", name, **self._encoder_options)
+                options = dict(self._encoder_options)
+                encoder = registry.create("encoder", name, **options)
             self._encoder = encoder
+            self._encoder_made_with = (name, options)  # what a worker needs to make its own
         return self._encoder
 
     @property
@@ -273,6 +276,7 @@ class Retriever:
         sync: bool = False,
         progress: ProgressCallback | None = None,
         workers: int | None = None,
+        ray: RayIndexOptions | None = None,
     ) -> IndexReport:
         """Index files and directories; unchanged files are skipped, changed ones replaced.
 
@@ -285,7 +289,8 @@ class Retriever:
         KeyboardInterrupt) carrying the report of what was committed until then; the
         pages of a document it was encoding stay staged, and the next run encodes only the
         rest. ``workers``: processes that rasterize, read text layers and OCR ahead of the
-        encoder (default: one per core; 0: all in this process).
+        encoder (default: one per core; 0: all in this process). ``ray``: encode on a Ray
+        cluster instead (``retriever.distributed.ray_index``; LanceDB collections).
         """
         report = IndexReport()
         try:
@@ -299,6 +304,9 @@ class Retriever:
                 encoder = self.encoder
                 ocr = self._ocr_engine()
                 indexer = self._open_indexer(None if self.exists else encoder)  # made on use
+                if ray is not None:
+                    files = self._index_on_ray(indexer, files, ocr, report, force=force,
+                                               options=ray, progress=progress)
                 index_files(indexer, files, encoder, ocr, report, max_pixels=self.max_pixels,
                             force=force, progress=progress, workers=workers,
                             compress=batch_compressor(indexer.manifest.compressor))
@@ -309,6 +317,18 @@ class Retriever:
             report.interrupted = True
             raise IndexInterrupted(report) from exc
         return report
+
+    def _index_on_ray(self, indexer: Indexer, files: Sequence[Path], ocr: OCREngine | None,
+                      report: IndexReport, *, force: bool, options: RayIndexOptions,
+                      progress: ProgressCallback | None) -> list[Path]:
+        from .distributed.ingest_stages import EncoderRecipe
+        from .distributed.ray_index import ray_index_files
+
+        name, encoder_options = self._encoder_made_with
+        recipe = EncoderRecipe(name, encoder_options, indexer.manifest.compressor)
+        return ray_index_files(indexer, files, self.encoder, recipe, ocr, report,
+                               max_pixels=self.max_pixels, force=force, options=options,
+                               progress=progress)
 
     @writes("delete")
     def delete(self, targets: Sequence[str | Path]) -> DeleteReport:

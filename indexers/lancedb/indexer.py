@@ -44,6 +44,7 @@ from retriever.types import MultiVector, PageRecord
 
 from . import arrow as arrow_io
 from . import codes as code_io
+from .fragments import FragmentWriter, commit_fragments
 from .fulltext import FullText
 from .maintenance import LanceMaintenance
 from .native import native_maxsim_search
@@ -238,11 +239,48 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
                 f"writing {len(records)} pages to collection {self.name!r} failed: {exc}",
                 hint="nothing was written; check disk space and permissions, then retry",
             ) from exc
+        self._refresh_fulltext()
+        return int(getattr(result, "num_deleted_rows", 0) or 0)
+
+    def _refresh_fulltext(self) -> None:
         try:  # derived data, after the commit: its failure must not fail the commit
             self._fulltext.refresh(self._table)
         except Exception as exc:  # noqa: BLE001 - the next commit or search builds it again
             log.warning("collection %r: full-text index not refreshed: %s", self.name, exc)
-        return int(getattr(result, "num_deleted_rows", 0) or 0)
+
+    # -- fragments written elsewhere (distributed indexing; fragments.py) ----------------
+
+    @property
+    def table_uri(self) -> str:
+        """The Lance dataset of the ``pages`` table: a directory, or a URI in a bucket."""
+        return f"{(self.uri or str(self.path)).rstrip('/')}/{TABLE_NAME}.lance"
+
+    def fragment_writer(self) -> FragmentWriter:
+        """What a worker process needs to write pages into this table (picklable)."""
+        options = dict(self.storage.options) if self.storage is not None else {}
+        return FragmentWriter(self.table_uri, self._table.schema, self.manifest, self.name,
+                              options)
+
+    def commit_fragments(self, fragments: Sequence[str], *, delete: Sequence[str] = (),
+                         paths: Mapping[str, Sequence[str]] | None = None) -> int:
+        """Commit fragments that workers wrote, delete the ``delete`` documents and give
+        stored documents new ``paths``, in one commit; -> pages deleted.
+
+        Relinked documents are rewritten: their rows, with the new paths, go into one more
+        fragment written here, and their old rows are deleted by the same commit.
+        """
+        relink = dict(paths or {})
+        fragments, rewritten = list(fragments), 0
+        if relink:
+            rows = self._relinked_rows(list(relink), relink, self._table.schema)
+            fragments += self.fragment_writer().write_arrow(rows)
+            rewritten = rows.num_rows  # deleted and written again: not gone
+        deleted = commit_fragments(
+            self.table_uri, fragments, delete=[*delete, *relink],
+            storage_options=dict(self.storage.options) if self.storage is not None else None,
+            collection=self.name)
+        self._refresh_fulltext()
+        return deleted - rewritten
 
     def _relinked_rows(self, doc_ids: list[str], paths: Mapping[str, Sequence[str]],
                        schema: Any) -> Any:

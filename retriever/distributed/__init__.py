@@ -1,4 +1,5 @@
-"""Beyond one machine: collections split into shards, searched by one Ray actor each.
+"""Beyond one machine: indexing on Ray Data (``ray_index``), and collections split into
+shards, searched by one Ray actor each.
 
 ``sharding`` splits a collection (``shard_collection``) and indexes new files into the
 right shard (``ShardedCollection``); it needs no Ray. ``ray_search`` holds
@@ -8,11 +9,12 @@ neither Ray nor torch.
 
 from __future__ import annotations
 
-__all__ = ["ShardReport", "ShardedCollection", "ShardedRetriever", "find_shards",
+__all__ = ["RayIndexOptions", "ShardReport", "ShardedCollection", "ShardedRetriever", "find_shards",
            "shard_collection", "shard_name", "shard_of"]
 
 from typing import TYPE_CHECKING, Any
 
+from .ray_index import RayIndexOptions
 from .sharding import (
     ShardedCollection,
     ShardReport,

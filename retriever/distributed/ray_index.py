@@ -1,0 +1,244 @@
+"""Distributed indexing on Ray Data: many workers encode, one coordinator commits.
+
+``ray_index_files`` is what ``Retriever.index(..., ray=RayIndexOptions())`` (and
+``retriever index --ray``) runs for the files whose content must be encoded:
+
+* the coordinator (this process) hashes the files and plans each one with the same
+  bookkeeping as a local run (``bookkeeping.plan_file``): a file already stored is not
+  sent, a copy is recorded by the local pass that follows;
+* Ray Data opens documents and produces their pages in tasks and encodes them in an actor
+  pool, one model per actor (``ingest_stages.py``); the actors write Lance fragments
+  straight into the collection's table, uncommitted;
+* the coordinator commits whole documents as their fragments come in (``ledger.py``),
+  each group in one Lance transaction that also deletes the versions they replace. A
+  job that dies leaves every group committed so far and nothing else; a re-run skips
+  those documents by content hash. A group the ledger cannot commit (a document failed
+  after some of its pages were written, or a retried worker wrote pages twice) has its
+  other documents encoded again in the next round, up to ``ROUNDS``.
+
+Per-file failures are those of a local run (``ingest_stages.failure_of``). The result is
+an ordinary LanceDB collection: a local ``retriever search`` reads it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ROUNDS", "RayIndexOptions", "ray_index_files"]
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..bookkeeping import Book, FilePlan, plan_file, stored_paths
+from ..errors import MissingDependencyError, RetrieverError, UsageError
+from ..ingest import content_hash
+from ..ingest.pagework import ProducerSettings
+from ..ingest.producer import RANGE_PAGES
+from ..interrupts import deferred_interrupt
+from ..protocols import Encoder, Indexer, OCREngine
+from ..types import FileFailure
+from .ingest_stages import (
+    EncoderRecipe,
+    PageEncoder,
+    WorkItem,
+    no_text_failure,
+    open_ranges,
+    produce_pages,
+)
+from .ledger import CommitGroup, Ledger
+
+log = logging.getLogger(__name__)
+
+#: rounds of encoding for documents whose group could not be committed
+ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class RayIndexOptions:
+    """How to run a distributed indexing job.
+
+    ``address``: the Ray cluster (None: the one this process already joined, else a new
+    local one); ``encoders``: encoder actors (default: one per GPU, else one per two
+    CPUs); ``batch_pages``: pages per encoder call, which is also the most pages in one
+    fragment; ``commit_pages``: pages gathered before a commit (a crash loses at most
+    about this many encoded pages); ``setup``: run first in every worker (register a
+    plugin the cluster's environment does not install).
+    """
+
+    address: str | None = None
+    encoders: int | None = None
+    batch_pages: int = 32
+    commit_pages: int = 512
+    setup: Callable[[], None] | None = None
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401 - needs pandas, which ray's core does not install
+    except ImportError as exc:
+        raise MissingDependencyError("distributed indexing runs on Ray Data",
+                                     hint="pip install 'vision-retriever[ray]'") from exc
+    return ray
+
+
+def _join(ray: Any, options: RayIndexOptions) -> bool:
+    """Join or start the cluster; -> whether this call started it (and must stop it)."""
+    if ray.is_initialized():
+        return False
+    ray.init(address=options.address, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.WARNING)
+    return True
+
+
+def _encoders(ray: Any, options: RayIndexOptions) -> tuple[int, float]:
+    """Encoder actors and the GPUs each takes."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    if options.encoders is not None:
+        if options.encoders < 1:
+            raise UsageError(f"encoders must be at least 1, got {options.encoders}")
+        return options.encoders, (1.0 if gpus else 0.0)
+    if gpus:
+        return gpus, 1.0
+    return max(1, int(resources.get("CPU", 1)) // 2), 0.0
+
+
+def _plans(book: Book, files: Sequence[Path], force: bool
+           ) -> tuple[list[tuple[Path, FilePlan]], list[Path]]:
+    """Files to encode on the cluster (one per content) and the rest, for the local pass
+    (unchanged, copies, unreadable files: none of them is encoded)."""
+    remote: list[tuple[Path, FilePlan]] = []
+    local: list[Path] = []
+    planned: set[str] = set()
+    for path in files:
+        try:
+            doc_id = content_hash(path)
+        except RetrieverError:
+            local.append(path)  # the local pass reports it as a local run would
+            continue
+        plan = plan_file(book, doc_id, str(path.resolve()), force=force)
+        if plan.encode and doc_id not in planned:
+            planned.add(doc_id)
+            remote.append((path, plan))
+        else:
+            local.append(path)
+    return remote, local
+
+
+def _dataset(ray: Any, work: Sequence[tuple[Path, FilePlan]], *, settings: ProducerSettings,
+             recipe: EncoderRecipe, writer: Any, options: RayIndexOptions,
+             encoders: tuple[int, float]) -> Any:
+    data = ray.data
+    context = data.DataContext.get_current()
+    context.enable_progress_bars = False  # ours go to stderr through the progress callback
+    items = [{"item": WorkItem("document", plan.doc_id, plan.source,
+                               tuple(plan.paths[plan.doc_id]), path=str(path))}
+             for path, plan in work]
+    actors, gpus = encoders
+    return (data.from_items(items)
+            .flat_map(partial(open_ranges, settings=settings, range_pages=RANGE_PAGES,
+                              setup=options.setup))
+            .flat_map(partial(produce_pages, settings=settings, setup=options.setup))
+            .map_batches(PageEncoder, fn_constructor_args=(recipe, writer, options.setup),
+                         batch_size=options.batch_pages, num_gpus=gpus,
+                         compute=data.ActorPoolStrategy(size=actors)))
+
+
+def ray_index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
+                    recipe: EncoderRecipe, ocr: OCREngine | None, report: Any, *,
+                    max_pixels: int, force: bool, options: RayIndexOptions,
+                    progress: Callable[[str, int, int, str], None] | None = None
+                    ) -> list[Path]:
+    """Encode and commit ``files`` on Ray, adding to ``report``; -> the files left to a
+    local ``index_files`` pass (nothing in them needs encoding)."""
+    from ..indexing import record_outcome
+
+    for method in ("fragment_writer", "commit_fragments"):
+        if not hasattr(indexer, method):
+            raise UsageError(f"--ray writes Lance fragments: the "
+                             f"{indexer.manifest.indexer} backend cannot take them",
+                             hint="index into a LanceDB collection (the default)")
+    book = Book(stored_paths(indexer))
+    work, local = _plans(book, files, force)
+    if not work:
+        return local
+    ray = _ray()
+    started = _join(ray, options)
+    settings = ProducerSettings(encoder.dpi, max_pixels, encoder.needs_image, ocr)
+    no_text = (partial(no_text_failure, encoder_name=encoder.name)
+               if getattr(encoder, "needs_regions", False) else None)
+    try:
+        encoders = _encoders(ray, options)
+        writer = indexer.fragment_writer()  # type: ignore[attr-defined]
+        for _ in range(ROUNDS):
+            ledger = Ledger([plan.doc_id for _, plan in work], no_text)
+            dataset = _dataset(ray, work, settings=settings, recipe=recipe, writer=writer,
+                               options=options, encoders=encoders)
+            committed_pages = 0
+            for row in dataset.iter_rows():
+                ledger.add(row["token"])
+                if ledger.fatal is not None:
+                    raise MissingDependencyError(ledger.fatal[0], hint=ledger.fatal[1] or None)
+                if progress:
+                    progress("pages", ledger.pages_written(), 0, "")
+                if ledger.pages_written() - committed_pages >= options.commit_pages:
+                    committed_pages = ledger.pages_written()
+                    _commit_ready(indexer, book, ledger, work, force, report, record_outcome)
+            _commit_ready(indexer, book, ledger, work, force, report, record_outcome)
+            report.failed.extend(ledger.failed[plan.doc_id] for _, plan in work
+                                 if plan.doc_id in ledger.failed)
+            again = set(ledger.unfinished())
+            work = [(path, plan) for path, plan in work if plan.doc_id in again]
+            if not work:
+                break
+            log.info("encoding %d documents again: their pages could not be committed "
+                     "whole", len(work))
+        for path, plan in work:  # every round left them uncommitted
+            report.failed.append(FileFailure(plan.source, "error",
+                                             f"its pages could not be committed whole after "
+                                             f"{ROUNDS} rounds"))
+    finally:
+        if started:
+            ray.shutdown()
+    return local
+
+
+def _commit_ready(indexer: Indexer, book: Book, ledger: Ledger,
+                  work: Sequence[tuple[Path, FilePlan]], force: bool, report: Any,
+                  record_outcome: Callable[..., None]) -> None:
+    sources = {plan.doc_id: plan.source for _, plan in work}
+    for group in ledger.ready():
+        _commit_group(indexer, book, group, sources, force, report, record_outcome)
+        ledger.commit_done(group)
+
+
+def _commit_group(indexer: Indexer, book: Book, group: CommitGroup, sources: dict[str, str],
+                  force: bool, report: Any, record_outcome: Callable[..., None]) -> None:
+    """One commit: the group's fragments, and what its files' plans delete and relink.
+
+    Plans are made again now, against the collection as it is after the groups
+    committed before (on a copy of the book, one document after the other), so groups
+    can commit in any order and still keep one document per path."""
+    after = Book(book.paths)
+    plans: list[FilePlan] = []
+    for doc_id in group.docs:
+        plan = plan_file(after, doc_id, sources[doc_id], force=force)
+        for gone in plan.delete:
+            after.set(gone, [])
+        for doc, paths in plan.paths.items():
+            after.set(doc, paths)
+        plans.append(plan)
+    new = set(group.docs)
+    delete = sorted({d for plan in plans for d in plan.delete})  # --force: the old version too
+    relink = {d: after.paths[d] for plan in plans for d in plan.paths
+              if d not in new and d in after.paths}
+    with deferred_interrupt():  # the report must say exactly what was committed
+        indexer.commit_fragments(group.fragments, delete=delete,  # type: ignore[attr-defined]
+                                 paths=relink)
+        book.paths, book.owner = after.paths, after.owner
+        for plan in plans:
+            record_outcome(report, plan, group.pages[plan.doc_id])
+            report.encoded_pages += group.pages[plan.doc_id]
