@@ -4,7 +4,6 @@ encodes nothing, and a changed file replaces its old version in the same commit.
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
@@ -14,7 +13,7 @@ pytest.importorskip("lance")
 pytest.importorskip("ray.data")
 
 from example_plugin_host import register_example_plugin
-from repo_paths import REPO, SAMPLES
+from repo_paths import SAMPLES
 
 from retriever import Retriever
 from retriever.distributed import RayIndexOptions
@@ -25,18 +24,6 @@ FILES = ("annual-report.pdf", "invoice.pdf", "slide.pdf")
 QUERIES = ("invoice total due", "annual revenue growth", "kiln technician programme")
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    paths = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "plugins" / "example_plugin")]
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = old
 
 
 def _hits(r: Retriever) -> list:

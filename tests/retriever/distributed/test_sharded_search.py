@@ -7,7 +7,6 @@ the tests that index into the shards come last, after those comparing with the s
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from example_plugin_host import register_example_plugin
-from repo_paths import REPO, SAMPLES
+from repo_paths import SAMPLES
 
 from retriever import Retriever
 from retriever.distributed import (
@@ -64,19 +63,6 @@ def _same_ranking(have, want) -> None:
     assert above(have) == above(want)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    # the actors import retriever and the example plugin as this process does
-    paths = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "plugins" / "example_plugin")]
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([old] if old else []))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = old
 
 
 @pytest.fixture(scope="module")
