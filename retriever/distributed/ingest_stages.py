@@ -128,10 +128,9 @@ def produce_pages(row: dict[str, Any], *, settings: ProducerSettings,
     """One range's pages with their regions; other items pass through."""
     run_setup(setup)
     item: WorkItem = row["item"]
-    if item.kind != "range":
+    if item.kind != "range" or item.task is None:
         yield row
         return
-    assert item.task is not None
     try:
         pages = list(produce_range(item.task, settings))  # a range is a few pages
     except Exception as exc:  # noqa: BLE001 - reported for this file, the job goes on
@@ -173,8 +172,7 @@ class PageEncoder:
             records += encoded
             docs[doc_id] = {"pages": [r.page_number for r in encoded],
                             "regions": any(r.regions for r in encoded)}
-        paths = {item.doc_id: list(item.paths) for items_ in by_doc.values()
-                 for item in items_[:1] if item.paths}
+        paths = {doc: list(pages[0].paths) for doc, pages in by_doc.items() if pages[0].paths}
         fragments = self.writer.write(records, paths) if records else []
         token = {"fragments": fragments, "docs": docs, "notes": notes}
         return {"token": [json.dumps(token)]}

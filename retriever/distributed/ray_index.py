@@ -36,6 +36,7 @@ from ..errors import MissingDependencyError, RetrieverError, UsageError
 from ..ingest import content_hash
 from ..ingest.pagework import ProducerSettings
 from ..ingest.producer import RANGE_PAGES
+from ..indexing import record_outcome
 from ..interrupts import deferred_interrupt
 from ..protocols import Encoder, Indexer, OCREngine
 from ..types import FileFailure
@@ -48,6 +49,7 @@ from .ingest_stages import (
     produce_pages,
 )
 from .ledger import CommitGroup, Ledger
+from .ray_search import import_ray
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +74,6 @@ class RayIndexOptions:
     batch_pages: int = 32
     commit_pages: int = 512
     setup: Callable[[], None] | None = None
-
-
-def _ray() -> Any:
-    try:
-        import ray
-        import ray.data  # noqa: F401 - needs pandas, which ray's core does not install
-    except ImportError as exc:
-        raise MissingDependencyError("distributed indexing runs on Ray Data",
-                                     hint="pip install 'vision-retriever[ray]'") from exc
-    return ray
 
 
 def _join(ray: Any, options: RayIndexOptions) -> bool:
@@ -154,8 +146,6 @@ def ray_index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
                     ) -> list[Path]:
     """Encode and commit ``files`` on Ray, adding to ``report``; -> the files left to a
     local ``index_files`` pass (nothing in them needs encoding)."""
-    from ..indexing import record_outcome
-
     for method in ("fragment_writer", "commit_fragments"):
         if not hasattr(indexer, method):
             raise UsageError(f"--ray writes Lance fragments: the "
@@ -165,7 +155,7 @@ def ray_index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
     work, local = _plans(book, files, force)
     if not work:
         return local
-    ray = _ray()
+    ray = import_ray("distributed indexing runs on Ray Data", data=True)
     started = _join(ray, options)
     settings = ProducerSettings(encoder.dpi, max_pixels, encoder.needs_image, ocr)
     no_text = (partial(no_text_failure, encoder_name=encoder.name)
@@ -186,8 +176,8 @@ def ray_index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
                     progress("pages", ledger.pages_written(), 0, "")
                 if ledger.pages_written() - committed_pages >= options.commit_pages:
                     committed_pages = ledger.pages_written()
-                    _commit_ready(indexer, book, ledger, work, force, report, record_outcome)
-            _commit_ready(indexer, book, ledger, work, force, report, record_outcome)
+                    _commit_ready(indexer, book, ledger, work, force, report)
+            _commit_ready(indexer, book, ledger, work, force, report)
             report.failed.extend(ledger.failed[plan.doc_id] for _, plan in work
                                  if plan.doc_id in ledger.failed)
             again = set(ledger.unfinished())
@@ -207,16 +197,15 @@ def ray_index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
 
 
 def _commit_ready(indexer: Indexer, book: Book, ledger: Ledger,
-                  work: Sequence[tuple[Path, FilePlan]], force: bool, report: Any,
-                  record_outcome: Callable[..., None]) -> None:
+                  work: Sequence[tuple[Path, FilePlan]], force: bool, report: Any) -> None:
     sources = {plan.doc_id: plan.source for _, plan in work}
     for group in ledger.ready():
-        _commit_group(indexer, book, group, sources, force, report, record_outcome)
+        _commit_group(indexer, book, group, sources, force, report)
         ledger.commit_done(group)
 
 
 def _commit_group(indexer: Indexer, book: Book, group: CommitGroup, sources: dict[str, str],
-                  force: bool, report: Any, record_outcome: Callable[..., None]) -> None:
+                  force: bool, report: Any) -> None:
     """One commit: the group's fragments, and what its files' plans delete and relink.
 
     Plans are made again now, against the collection as it is after the groups

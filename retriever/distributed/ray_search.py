@@ -47,19 +47,25 @@ from ..types import WHOLE_PAGE, Hit, MultiVector, PageRecord
 from .sharding import find_shards, shard_name, shard_of
 
 
-def _ray() -> Any:
+def import_ray(purpose: str = "sharded search runs on Ray", *, data: bool = False) -> Any:
+    """Ray (with Ray Data when ``data``), or a MissingDependencyError saying ``purpose``."""
     try:
         import ray
+
+        if data:
+            import ray.data  # noqa: F401 - needs pandas, which ray's core does not install
     except ImportError as exc:
-        raise MissingDependencyError("sharded search runs on Ray",
+        raise MissingDependencyError(purpose,
                                      hint="pip install 'vision-retriever[ray]'") from exc
     return ray
+
+
 
 
 def _gather(refs: Any) -> Any:
     """``ray.get``, with a shard's RetrieverError raised as itself (its message and exit
     code, as unsharded search gives them) rather than wrapped in Ray's task error."""
-    ray = _ray()
+    ray = import_ray()
     try:
         return ray.get(refs)
     except ray.exceptions.RayTaskError as exc:
@@ -253,7 +259,7 @@ class ShardedRetriever:
                  shards: int | None = None, setup: Callable[[], None] | None = None,
                  actor_options: Mapping[str, Any] | None = None,
                  **retriever_options: Any) -> None:
-        ray = _ray()
+        ray = import_ray()
         self.collection = config.validate_collection_name(collection)
         root = config.data_dir(data_dir)
         self.shards = shards if shards is not None else find_shards(collection, root)
@@ -321,7 +327,7 @@ class ShardedRetriever:
 
     def close(self) -> None:
         """End the actors (their memory is freed with them)."""
-        ray = _ray()
+        ray = import_ray()
         for actor in getattr(self, "_actors", []):
             ray.kill(actor)
         self._actors = []
