@@ -98,6 +98,15 @@ def index(
     workers: Annotated[Optional[int], typer.Option(
         "--workers", min=0, help="Processes that rasterize, read text and OCR ahead of the "
         "encoder (default: one per core; 0: none).", show_default=False)] = None,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Encode on a Ray cluster (Ray Data; LanceDB collections): a local "
+        "one unless --ray-address is given.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="Ray cluster to join, e.g. ray://head:10001 or auto "
+        "(implies --ray).", show_default=False)] = None,
+    ray_encoders: Annotated[Optional[int], typer.Option(
+        "--ray-encoders", min=1, help="Encoder actors, one model each (default: one per "
+        "GPU, else one per two CPUs; implies --ray).", show_default=False)] = None,
     data_dir: DataDirOpt = None,
     storage_option: StorageOpt = [],
     json_out: JsonOpt = False,
@@ -109,6 +118,11 @@ def index(
     # Passed only when given, so encoders without these options keep working.
     runtime = {"device": device, "dtype": dtype, "batch_size": batch_size}
     encoder_options.update({k: v for k, v in runtime.items() if v is not None})
+    ray_options = None
+    if ray or ray_address is not None or ray_encoders is not None:
+        from retriever.distributed import RayIndexOptions
+
+        ray_options = RayIndexOptions(address=ray_address, encoders=ray_encoders)
     retriever = Retriever(collection, data_dir=data_dir, encoder=encoder,
                           encoder_options=encoder_options, indexer=indexer,
                           ocr="tesseract" if ocr else None, quantization=quantization,
@@ -118,7 +132,8 @@ def index(
     try:
         with output.progress_reporter() as progress:
             report = retriever.index(paths, include=include, exclude=exclude, force=force,
-                                     sync=sync, progress=progress, workers=workers)
+                                     sync=sync, progress=progress, workers=workers,
+                                     ray=ray_options)
     except IndexInterrupted as stop:  # typer would turn Ctrl-C into a silent exit 130
         output.print_index_report(stop.report, collection, json_out)
         output.print_interrupted(stop.report)

@@ -10,7 +10,8 @@ Three Ray Data stages, each the same page code a local run uses:
    document, compress them if the collection does, and write them into the collection's
    table as uncommitted Lance fragments (``FragmentWriter``).
 
-Rows carry one column, ``item``, a ``WorkItem``. The last stage turns its batch into one
+The job's input rows are a document's plain columns (``doc_id``, ``source``, ``paths``,
+``path``); after the first stage, rows carry one column, ``item``, a ``WorkItem``. The last stage turns its batch into one
 row of ``token``, a JSON report for the coordinator (``ledger.py``): the fragments written
 and the page keys in each, the pages each document has (``expect``), and the documents
 that failed with the same reasons a local run gives. Items travel between Ray workers in
@@ -110,7 +111,9 @@ def open_ranges(row: dict[str, Any], *, settings: ProducerSettings, range_pages:
                 setup: Callable[[], None] | None) -> Iterator[dict[str, Any]]:
     """A document's ``expect`` note and its page ranges, or its failure."""
     run_setup(setup)
-    item: WorkItem = row["item"]
+    # the job's input rows are plain columns (Arrow keeps them as they are)
+    item = WorkItem("document", row["doc_id"], row["source"], tuple(row["paths"]),
+                    path=row["path"])
     job = DocumentJob(Path(item.path), item.doc_id, item.source)
     try:
         document = open_job(job, settings)

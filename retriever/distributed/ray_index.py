@@ -25,6 +25,7 @@ from __future__ import annotations
 __all__ = ["ROUNDS", "RayIndexOptions", "ray_index_files"]
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -43,7 +44,6 @@ from ..types import FileFailure
 from .ingest_stages import (
     EncoderRecipe,
     PageEncoder,
-    WorkItem,
     no_text_failure,
     open_ranges,
     produce_pages,
@@ -80,9 +80,19 @@ def _join(ray: Any, options: RayIndexOptions) -> bool:
     """Join or start the cluster; -> whether this call started it (and must stop it)."""
     if ray.is_initialized():
         return False
-    ray.init(address=options.address, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.WARNING)
+    with warnings.catch_warnings():
+        # lancedb warns at every fork; Ray's fork is followed by an exec of its own process
+        warnings.filterwarnings("ignore", "lancedb fork support", RuntimeWarning)
+        ray.init(address=options.address, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING)
     return True
+
+
+def _quiet_ray_data() -> None:
+    """Ray Data's INFO lines on every job, and its warning that the progress bars we turn
+    off (ours go to stderr through the progress callback) are off, stay out of stderr."""
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
 
 
 def _encoders(ray: Any, options: RayIndexOptions) -> tuple[int, float]:
@@ -125,9 +135,10 @@ def _dataset(ray: Any, work: Sequence[tuple[Path, FilePlan]], *, settings: Produ
              encoders: tuple[int, float]) -> Any:
     data = ray.data
     context = data.DataContext.get_current()
-    context.enable_progress_bars = False  # ours go to stderr through the progress callback
-    items = [{"item": WorkItem("document", plan.doc_id, plan.source,
-                               tuple(plan.paths[plan.doc_id]), path=str(path))}
+    context.enable_progress_bars = False
+    _quiet_ray_data()
+    items = [{"doc_id": plan.doc_id, "source": plan.source,
+              "paths": list(plan.paths[plan.doc_id]), "path": str(path)}
              for path, plan in work]
     actors, gpus = encoders
     return (data.from_items(items)
