@@ -27,6 +27,12 @@ def serve(
         "counts its budget with (default: the approximation).", show_default=False)] = None,
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="OCR uploads without a text layer.")] = True,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Serve each collection split into shards (`collections shard`) as "
+        "one, searched by one Ray actor per shard.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="Ray cluster to join (implies --ray; default: a new local "
+        "one).", show_default=False)] = None,
     data_dir: Annotated[Optional[Path], typer.Option(
         "--data-dir", envvar="RETRIEVER_HOME", help="Where collections (and uploads) live.",
         show_default=False)] = None,
@@ -37,4 +43,5 @@ def serve(
 
     run(host, port, api_key_env=api_key_env, data_dir=data_dir, log_level=log_level,
         encoder=encoder, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
-        tokenizer=tokenizer, ocr="tesseract" if ocr else None)
+        tokenizer=tokenizer, ocr="tesseract" if ocr else None, ray=ray,
+        ray_address=ray_address)

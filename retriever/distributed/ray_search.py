@@ -292,6 +292,17 @@ class ShardedRetriever:
             self._front._encoder = _RemoteEncoder(self._actors, traits)  # type: ignore[assignment]
         return self._front._encoder  # type: ignore[return-value]
 
+    @property
+    def indexer(self) -> Any:
+        """The fan-out indexer: every call goes to the shards (``get`` to the one that
+        holds the page)."""
+        return self._indexer
+
+    @property
+    def encoder(self) -> Any:
+        """The query encoder, run by the actors in turns (no model in this process)."""
+        return self._encoder()
+
     def search(self, query: str, k: int = 5, **options: Any) -> list[Hit]:
         return self.search_many([query], k, **options)[0]
 

@@ -16,7 +16,7 @@ Nothing here imports Ray: splitting and routed indexing run anywhere.
 from __future__ import annotations
 
 __all__ = ["ShardReport", "ShardedCollection", "find_shards", "shard_collection",
-           "shard_name", "shard_of"]
+           "shard_name", "shard_of", "sharded_collections"]
 
 import hashlib
 import re
@@ -63,18 +63,31 @@ def shard_of(doc_id: str, shards: int) -> int:
     return int.from_bytes(digest[:8], "big") % shards
 
 
+_SHARD = re.compile(r"^(?P<collection>.+)\.shard-(?P<index>\d+)-of-(?P<shards>\d+)$")
+
+
+def sharded_collections(data_dir: str | Path | None = None) -> dict[str, list[int]]:
+    """``collection -> the shard counts it has a complete set of`` (usually one), for
+    every collection split into shards in ``data_dir``."""
+    found: dict[tuple[str, int], set[int]] = {}
+    for name in Retriever.list_collections(data_dir):
+        match = _SHARD.match(name)
+        if match:
+            key = (match.group("collection"), int(match.group("shards")))
+            found.setdefault(key, set()).add(int(match.group("index")))
+    out: dict[str, list[int]] = {}
+    for (collection, shards), present in sorted(found.items()):
+        if present == set(range(shards)):
+            out.setdefault(collection, []).append(shards)
+    return out
+
+
 def find_shards(collection: str, data_dir: str | Path | None = None) -> int:
     """How many shards ``collection`` was split into, from the shard collections present.
 
     An error when there are none, or when shards of two different counts are there (a
     re-split into another count that was not cleaned up): then ``shards=`` must say."""
-    pattern = re.compile(rf"^{re.escape(collection)}\.shard-(\d+)-of-(\d+)$")
-    found: dict[int, set[int]] = {}
-    for name in Retriever.list_collections(data_dir):
-        match = pattern.match(name)
-        if match:
-            found.setdefault(int(match.group(2)), set()).add(int(match.group(1)))
-    complete = [s for s, present in found.items() if present == set(range(s))]
+    complete = sharded_collections(data_dir).get(collection, [])
     if len(complete) == 1:
         return complete[0]
     if not complete:

@@ -29,12 +29,15 @@ def create_app(data_dir: str | os.PathLike[str] | None = None, *, api_key: str |
                ocr: str | None = "tesseract",
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                tokenizer: str | None = None, index_workers: int = 0,
-               image_secret: bytes | None = None) -> Any:
+               image_secret: bytes | None = None, ray: bool = False,
+               ray_setup: Any = None) -> Any:
     """The app. ``encoder``/``encoder_options``: what a collection created by an upload
     uses (default text/minilm). ``tokenizer``: what ``/context`` counts its budget with
     (default: the approximation). ``image_secret``: the key image ids are signed with
     (default: random per process). ``max_upload_bytes`` caps every request body (at
-    least 64 KiB, so a tiny upload cap never refuses a search's JSON)."""
+    least 64 KiB, so a tiny upload cap never refuses a search's JSON). ``ray``: serve each
+    collection split into shards as one, one Ray actor per shard (Ray must be running or
+    is started locally); ``ray_setup`` runs first in each actor."""
     from fastapi import Depends, FastAPI
     from fastapi.responses import JSONResponse, Response
 
@@ -54,7 +57,7 @@ def create_app(data_dir: str | os.PathLike[str] | None = None, *, api_key: str |
     metrics = Metrics()
     state = ServerState(
         collections=Collections(root, encoder=encoder, encoder_options=encoder_options,
-                                ocr=ocr),
+                                ocr=ocr, ray=ray, ray_setup=ray_setup),
         uploads=UploadStore(root), ids=ImageIds(image_secret), metrics=metrics,
         max_upload_bytes=int(max_upload_bytes), tokenizer=tokenizer,
         index_workers=index_workers)

@@ -104,6 +104,12 @@ class CollectionList(BaseModel):
     collections: list[str]
 
 
+class ShardInfo(BaseModel):
+    name: str
+    documents: int
+    pages: int
+
+
 class CollectionInfo(BaseModel):
     """``retriever collections info --json``, less the server's own paths."""
 
@@ -117,6 +123,8 @@ class CollectionInfo(BaseModel):
     documents: int
     pages: int
     vectors: Optional[int] = None
+    shards: Optional[list[ShardInfo]] = Field(
+        None, description="For a collection served in shards (`serve --ray`): each shard")
 
 
 class UploadedDocument(BaseModel):

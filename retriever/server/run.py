@@ -26,9 +26,11 @@ def require_server_extra() -> None:
 
 def serve(host: str = "127.0.0.1", port: int = 8765, *, api_key_env: str | None = None,
           data_dir: str | os.PathLike[str] | None = None, log_level: str = "info",
-          **app_options: Any) -> None:
+          ray: bool = False, ray_address: str | None = None, **app_options: Any) -> None:
     """Run the server until interrupted. A non-loopback ``host`` without a key, or a key
-    variable that is unset, is a ``UsageError`` (exit 2) before anything starts."""
+    variable that is unset, is a ``UsageError`` (exit 2) before anything starts.
+    ``ray``: sharded collections are searched by Ray actors, on the cluster at
+    ``ray_address`` (default: a new local one)."""
     api_key = key_from_env(api_key_env)
     check_bind(host, api_key)
     require_server_extra()
@@ -36,5 +38,23 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, api_key_env: str | None 
 
     from .app import create_app
 
-    app = create_app(data_dir, api_key=api_key, **app_options)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    cluster = _join_ray(ray_address) if ray or ray_address else None
+    try:
+        app = create_app(data_dir, api_key=api_key, ray=cluster is not None, **app_options)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+    finally:
+        if cluster is not None:
+            cluster.shutdown()
+
+
+def _join_ray(address: str | None) -> Any:
+    """Ray, joined to ``address`` (or a new local cluster) before the first request, so
+    that no request pays for starting it."""
+    import logging
+
+    from ..distributed.ray_search import import_ray
+
+    ray = import_ray("serve --ray searches shards on Ray")
+    ray.init(address=address, include_dashboard=False, log_to_driver=False,
+             logging_level=logging.WARNING)
+    return ray

@@ -15,7 +15,7 @@ from __future__ import annotations
 __all__ = ["Collections", "Handle", "ServerState", "not_found"]
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +36,7 @@ def not_found(name: str) -> CollectionNotFoundError:
 
 @dataclass
 class Handle:
-    retriever: Retriever
+    retriever: Retriever  # or a sharded.ShardedView: the same surface for the routes
     writing: threading.Lock = field(default_factory=threading.Lock)
     _warm: threading.Lock = field(default_factory=threading.Lock)
     _opened: bool = False
@@ -68,13 +68,20 @@ class Handle:
 
 
 class Collections:
+    """``ray``: a collection split into shards (``NAME.shard-I-of-S``) is also served as
+    ``NAME``, searched by one Ray actor per shard (``sharded.ShardedView``); ``ray_setup``
+    runs first in each actor (e.g. to register a plugin)."""
+
     def __init__(self, data_dir: Path, *, encoder: str | None = None,
                  encoder_options: dict[str, Any] | None = None,
-                 ocr: str | None = "tesseract") -> None:
+                 ocr: str | None = "tesseract", ray: bool = False,
+                 ray_setup: Callable[[], None] | None = None) -> None:
         self.data_dir = data_dir
         self.encoder = encoder
         self.encoder_options = dict(encoder_options or {})
         self.ocr = ocr
+        self.ray = ray
+        self.ray_setup = ray_setup
         self._handles: dict[str, Handle] = {}
         self._lock = threading.Lock()
 
@@ -86,13 +93,27 @@ class Collections:
             raise not_found(name) from None
 
     def names(self) -> list[str]:
-        return Retriever.list_collections(self.data_dir)
+        names = Retriever.list_collections(self.data_dir)
+        if self.ray:
+            names = sorted(set(names) | set(self._sharded()))
+        return names
+
+    def _sharded(self) -> dict[str, int]:
+        from .sharded import served_shards
+
+        return served_shards(self.data_dir)
 
     def _open(self, name: str, create: bool) -> Handle:
         name = self.check_name(name)
         with self._lock:
             handle = self._handles.get(name)
             if handle is not None:
+                return handle
+            if self.ray and name in self._sharded():
+                from .sharded import ShardedView
+
+                handle = self._handles[name] = Handle(ShardedView(
+                    name, self.data_dir, ocr=self.ocr, setup=self.ray_setup))
                 return handle
             retriever = Retriever(name, data_dir=self.data_dir, ocr=self.ocr)
             if not retriever.exists:
