@@ -1,6 +1,7 @@
 """Distributed indexing into a collection on S3 (a moto server on loopback): Ray workers
 write the fragments into the bucket, the coordinator commits them there, and the hits
-equal those of a local collection built from the same files. The job starts its own
+equal those of a local collection built from the same files; every commit is a
+conditional put of its version. The job starts its own
 local Ray cluster, as ``retriever index --ray`` does without an address, so the workers
 inherit the AWS_* environment the ``s3`` fixture sets."""
 
@@ -47,14 +48,20 @@ def test_ray_index_into_s3_equals_local(s3, tmp_path, monkeypatch, real_pdf):
         assert all(want) and any(hit[3] for hits in want for hit in hits)
         pages = local.info()["pages"]
     options = RayIndexOptions(setup=register_example_plugin, batch_pages=8, commit_pages=16)
-    with Retriever("docs", data_dir=s3.uri, encoder="example/hashing") as remote:
+    with s3.recorded_requests() as requests, Retriever(
+            "docs", data_dir=s3.uri, encoder="example/hashing") as remote:
         report = remote.index(files, ray=options)
         assert report.ok, report.failed
         assert report.pages == report.encoded_pages == pages
     assert not __import__("ray").is_initialized()  # the cluster it started is stopped
-    keys = s3.keys("retriever/collections/docs/lancedb/pages.lance/")
-    versions = [k for k in keys if "/_versions/" in k]
-    assert len(versions) > 2  # several commits: the groups went in as they were ready
+    # several commits (the groups went in as they were ready), each a new version put
+    # only if no other writer made it first, as the coordinator's Lance commits promise
+    manifests = [q for q in requests if q.get("method") == "PUT"
+                 and "/_versions/" in q.get("url", "") and q["url"].endswith(".manifest")]
+    assert len(manifests) > 2
+    for put in manifests:
+        headers = {k.lower(): v for k, v in (put.get("headers") or {}).items()}
+        assert headers.get("if-none-match") == "*", put["url"]
     with Retriever("docs", data_dir=s3.uri) as reader:  # a plain reader of the bucket
         assert reader.info()["pages"] == pages
         assert _hits(reader) == want
