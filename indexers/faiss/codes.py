@@ -5,12 +5,14 @@ int8 codes, plus a few centroids per page for large collections) instead of a FA
 and stage 2 is exact MaxSim on the full vectors, read from the memory-mapped segments for
 the shortlisted pages only. The collection keeps full vectors on disk either way, so the
 codes are derived from them: built in memory the first time a generation is searched and
-reused until the next commit.
+reused until the next commit. A commit does not build them again: the next generation's
+view gets the previous one's codes moved by what changed (``carry_codes``: pages removed
+are dropped, only the added pages are encoded), as the LanceDB backend does.
 """
 
 from __future__ import annotations
 
-__all__ = ["check_quantization", "code_search", "default_rerank"]
+__all__ = ["carry_codes", "check_quantization", "code_search", "default_rerank"]
 
 from typing import Any
 
@@ -34,18 +36,60 @@ def default_rerank(quantization: str) -> int:
     return rerank(quantization)
 
 
-def _code_index(view: LiveView, quantization: str) -> Any:
+#: past this share of a generation's pages added since the last, build its codes afresh
+_MAX_ADDED = 0.5
+
+
+def _centroids_for(pages: int) -> int:
     from retriever.search.prefilter import DEFAULT_CENTROIDS
-    from retriever.search.twostage import FULL_SCAN_PAGES, CodeIndex
+    from retriever.search.twostage import FULL_SCAN_PAGES
+
+    # the centroid stage only runs past FULL_SCAN_PAGES pages: skip its k-means below
+    return DEFAULT_CENTROIDS if pages > FULL_SCAN_PAGES else 0
+
+
+def _code_index(view: LiveView, quantization: str) -> Any:
+    from retriever.search.twostage import CodeIndex
 
     def build() -> Any:
         vectors, offsets = view.exact_matrix() if view.has_exact() else view.gather(
             np.arange(len(view)))  # (N, d) float32, (P+1,)
-        # the centroid stage only runs past FULL_SCAN_PAGES pages: skip its k-means
-        centroids = DEFAULT_CENTROIDS if len(view) > FULL_SCAN_PAGES else 0
-        return CodeIndex.build(vectors, offsets, quantization, centroids=centroids)
+        return CodeIndex.build(vectors, offsets, quantization,
+                               centroids=_centroids_for(len(view)))
 
     return view.cached(("codes", quantization), build)
+
+
+def carry_codes(old: LiveView, new: LiveView, quantization: str) -> bool:
+    """Give ``new`` (the next generation's view) the codes ``old`` has built, moved by
+    the commits between them; -> whether it did. Only when ``new`` lists ``old``'s
+    surviving pages first, in their order, then pages ``old`` did not have (what appends,
+    deletes and replacements leave; a compaction reorders, and is built afresh), and
+    when the page count stays on the same side of the centroid stage's threshold."""
+    from retriever.search.twostage import CodeIndex
+
+    key = ("codes", quantization)
+    index = old.built(key)
+    if index is None or not len(new):
+        return False
+    where = old.positions(new.page_ids)  # (P',) position in ``old``, -1: added since
+    kept = int((where >= 0).sum())
+    if (where[kept:] >= 0).any() or (np.diff(where[:kept]) <= 0).any():
+        return False  # not "old pages in order, then new ones"
+    added = np.arange(kept, len(new))
+    if added.size > _MAX_ADDED * len(new):
+        return False
+    with_centroids = _centroids_for(len(new)) > 0
+    if with_centroids != (index.centroid_offsets is not None):
+        return False
+    if added.size:
+        vectors, offsets = new.gather(added)  # the added pages only
+        part = CodeIndex.build(vectors, offsets, quantization,
+                               centroids=_centroids_for(len(new)))
+    else:
+        part = index.empty_like()
+    new.seed(key, index.updated(where[:kept], part))
+    return True
 
 
 def code_search(view: LiveView, queries: list[MultiVector], k: int, *, quantization: str,

@@ -112,6 +112,16 @@ class LiveView:
                 self._cache[key] = build()
             return self._cache[key]
 
+    def built(self, key: Any) -> Any | None:
+        """What ``cached`` holds for ``key``, without building it."""
+        with self._lock:
+            return self._cache.get(key)
+
+    def seed(self, key: Any, value: Any) -> None:
+        """Hold ``value`` for ``key`` (derived from an earlier view by what changed)."""
+        with self._lock:
+            self._cache.setdefault(key, value)
+
     def record(self, position: int) -> PageRecord:
         g, r = int(self.seg[position]), int(self.row[position])
         s = self.segments[g]

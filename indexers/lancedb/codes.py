@@ -130,20 +130,6 @@ def load_code_cache(table: Any, version: int, quantization: str, dim: int,
     return CodeCache(version, keys, row_ids, index)
 
 
-def _empty_like(index: CodeIndex) -> CodeIndex:
-    """No pages, in the format of ``index``."""
-    codes: Any = index.codes
-    if isinstance(codes, BinaryCodes):
-        codes = BinaryCodes(np.zeros((0, codes.bits.shape[1]), np.uint8), codes.dim,
-                            codes.mode)
-    else:
-        codes = Int8Codes(np.zeros((0, codes.dim), np.int8), np.zeros(0, np.float32))
-    if index.centroid_offsets is None:
-        return CodeIndex(codes, np.zeros(1, np.int64))
-    cents = np.zeros((0, codes.dim), np.float16)
-    return CodeIndex(codes, np.zeros(1, np.int64), cents, np.zeros(1, np.int64))
-
-
 #: past this share of pages changed by the commits since the cache was loaded, reload
 _MAX_CHANGED = 0.25
 
@@ -210,7 +196,7 @@ def refresh_code_cache(table: Any, cache: CodeCache, version: int, quantization:
         row_of = {keys[j]: row_ids[j] for j in added}
         new_rows = np.array([row_of[k] for k in new_keys.tolist()], dtype=np.uint64)
     else:  # only removals
-        new = _empty_like(cache.index)
+        new = cache.index.empty_like()
         new_keys, new_rows = np.zeros(0, dtype=object), np.zeros(0, np.uint64)
     index = cache.index.updated(kept, new)
     return CodeCache(version, np.concatenate([cache.keys[kept], new_keys]),

@@ -150,6 +150,20 @@ class CodeIndex:
         cents, cent_offsets = page_centroids(vectors, offsets, centroids)
         return cls(codes, offsets, cents, cent_offsets)
 
+    def empty_like(self) -> CodeIndex:
+        """No pages, in this index's format (codes, and centroids if it has them): the
+        ``new`` of an ``updated`` that only removes pages."""
+        codes: Any = self.codes
+        if isinstance(codes, BinaryCodes):
+            codes = BinaryCodes(np.zeros((0, codes.bits.shape[1]), np.uint8), codes.dim,
+                                codes.mode)
+        else:
+            codes = Int8Codes(np.zeros((0, codes.dim), np.int8), np.zeros(0, np.float32))
+        if self.centroid_offsets is None:
+            return CodeIndex(codes, np.zeros(1, np.int64))
+        cents = np.zeros((0, codes.dim), np.float16)
+        return CodeIndex(codes, np.zeros(1, np.int64), cents, np.zeros(1, np.int64))
+
     @property
     def n_pages(self) -> int:
         return int(self.offsets.size - 1)

@@ -322,6 +322,34 @@ def test_quantized_collections_shortlist_on_codes(tmp_path, monkeypatch, quantiz
     assert ix.search([query(np.zeros((0, 32), np.float32))], 2)[0][0].score == 0
 
 
+@pytest.mark.parametrize("quantization, n", [("int8", 300), ("binary", 300),
+                                             ("binary", 700)])  # 700: with page centroids
+def test_a_commit_carries_the_codes_instead_of_rebuilding(tmp_path, monkeypatch,
+                                                          quantization, n):
+    """After a commit the next search encodes only the added pages' codes (the previous
+    generation's codes move by what changed), and ranks as a fresh build of them does."""
+    from retriever.search.twostage import CodeIndex
+
+    pages, queries = structured_pages(np.random.default_rng(5), n)
+    ix = open_faiss(tmp_path / "c", manifest("multi", 32), quantization=quantization)
+    ix.add(pages[:n - 40])
+    ix.search([query(queries[0])], 5)  # builds this generation's codes
+    built: list[int] = []
+    real = CodeIndex.build.__func__
+    monkeypatch.setattr(CodeIndex, "build", classmethod(
+        lambda cls, vectors, *a, **kw: built.append(len(vectors)) or real(cls, vectors, *a,
+                                                                          **kw)))
+    ix.add(pages[n - 40:])  # 40 new pages
+    ix.delete(["d003", "d100"])
+    got = [ix.search([query(q)], 10)[0] for q in queries]
+    assert built == [sum(p.embedding.n for p in pages[n - 40:])]  # the added pages only
+    fresh = open_faiss(tmp_path / "c")  # builds its codes from every stored page
+    want = [fresh.search([query(q)], 10)[0] for q in queries]
+    assert [[(h.key, round(h.score, 5)) for h in hits] for hits in got] == [
+        [(h.key, round(h.score, 5)) for h in hits] for hits in want]
+    assert not {"d003:1", "d100:1"} & {h.key for hits in got for h in hits}
+
+
 def test_search_options_override_the_opened_ones_per_search(tmp_path, monkeypatch):
     """rerank / candidates / nprobe / token_k per search call (the SDK's per-search path)."""
     pages, queries = structured_pages(np.random.default_rng(5), 120)
