@@ -229,25 +229,27 @@ class Retriever:
     def encoder(self) -> Encoder:
         """The collection's encoder: as stored in its manifest, or as asked for."""
         if self._encoder is None:
-            registry = get_registry()
+            name, options = self._encoder_choice()
+            encoder = get_registry().create("encoder", name, **options)
             if self.exists:
-                stored = self._open_indexer(None).manifest.encoder
-                name = self._encoder_name or stored.name
-                # Options given now (device, batch size) add to the stored ones; any that
-                # change the vectors are caught by check_compatible below. A build option
-                # the manifest predates takes the value it was built with (its legacy).
-                options = self._encoder_options if self._encoder_name else {
-                    **registry.get("encoder", name).reopen_options(stored.options),
-                    **self._encoder_options}
-                encoder = registry.create("encoder", name, **options)
-                self._indexer.manifest.check_compatible(encoder.identity, self.collection)
-            else:
-                name = self._encoder_name or config.DEFAULT_ENCODER
-                options = dict(self._encoder_options)
-                encoder = registry.create("encoder", name, **options)
+                self.indexer.manifest.check_compatible(encoder.identity, self.collection)
             self._encoder = encoder
-            self._encoder_made_with = (name, options)  # what a worker needs to make its own
         return self._encoder
+
+    def _encoder_choice(self) -> tuple[str, dict[str, Any]]:
+        """The registry name and options the collection's encoder is made with (here, or
+        by each worker of a distributed job)."""
+        if not self.exists:
+            return self._encoder_name or config.DEFAULT_ENCODER, dict(self._encoder_options)
+        stored = self._open_indexer(None).manifest.encoder
+        name = self._encoder_name or stored.name
+        if self._encoder_name:
+            return name, dict(self._encoder_options)
+        # Options given now (device, batch size) add to the stored ones; any that change
+        # the vectors are caught by check_compatible. A build option the manifest
+        # predates takes the value it was built with (its legacy).
+        return name, {**get_registry().get("encoder", name).reopen_options(stored.options),
+                      **self._encoder_options}
 
     @property
     def indexer(self) -> Indexer:
@@ -301,15 +303,19 @@ class Retriever:
 
                 if any(f.suffix.lower() == ".pdf" for f in files):
                     require_poppler()
-                encoder = self.encoder
                 ocr = self._ocr_engine()
-                indexer = self._open_indexer(None if self.exists else encoder)  # made on use
-                if ray is not None:
-                    files = self._index_on_ray(indexer, files, ocr, report, force=force,
-                                               options=ray, progress=progress)
-                index_files(indexer, files, encoder, ocr, report, max_pixels=self.max_pixels,
-                            force=force, progress=progress, workers=workers,
-                            compress=batch_compressor(indexer.manifest.compressor))
+                encoder: Any = None
+                if ray is not None:  # the cluster encodes; what is left needs no encoder
+                    indexer, files, encoder = self._index_on_ray(
+                        files, ocr, report, force=force, options=ray, progress=progress)
+                else:
+                    encoder = self.encoder
+                    indexer = self._open_indexer(None if self.exists else encoder)
+                if files:
+                    index_files(indexer, files, encoder, ocr, report,
+                                max_pixels=self.max_pixels, force=force, progress=progress,
+                                workers=workers,
+                                compress=batch_compressor(indexer.manifest.compressor))
             if sync and self.exists:
                 sync_roots(self.indexer, paths, report)
             auto_optimize(self._indexer, report, self.collection)  # maintenance.py: the rule
@@ -318,17 +324,34 @@ class Retriever:
             raise IndexInterrupted(report) from exc
         return report
 
-    def _index_on_ray(self, indexer: Indexer, files: Sequence[Path], ocr: OCREngine | None,
+    def _index_on_ray(self, files: Sequence[Path], ocr: OCREngine | None,
                       report: IndexReport, *, force: bool, options: RayIndexOptions,
-                      progress: ProgressCallback | None) -> list[Path]:
-        from .distributed.ingest_stages import EncoderRecipe
+                      progress: ProgressCallback | None) -> tuple[Indexer, list[Path], Any]:
+        """The cluster's part of ``index(ray=...)``; -> the collection, the files left to
+        the local pass (none needs encoding) and what stands in for the encoder there.
+        The model is built on the cluster only (``distributed.encoder_traits``)."""
+        from .distributed.encoder_traits import EncoderTraits
         from .distributed.ray_index import ray_index_files
 
-        name, encoder_options = self._encoder_made_with
-        recipe = EncoderRecipe(name, encoder_options, indexer.manifest.compressor)
-        return ray_index_files(indexer, files, self.encoder, recipe, ocr, report,
-                               max_pixels=self.max_pixels, force=force, options=options,
-                               progress=progress)
+        backend = self._backend() or self._indexer_name or config.DEFAULT_INDEXER
+        if backend != "lancedb":  # before a new collection of the wrong kind is made
+            raise UsageError(f"--ray writes Lance fragments: the {backend} backend cannot "
+                             "take them", hint="index into a LanceDB collection (the default)")
+
+        def open_indexer(traits: EncoderTraits | None) -> Indexer:
+            if not self.exists:
+                return self._open_indexer(traits)  # type: ignore[arg-type]
+            indexer = self._open_indexer(None)
+            if traits is not None:
+                indexer.manifest.check_compatible(traits.identity, self.collection)
+            return indexer
+
+        done = ray_index_files(open_indexer, self.exists, files, self._encoder_choice(),
+                               ocr, report, max_pixels=self.max_pixels, force=force,
+                               options=options, progress=progress)
+        stand_in = done.traits or self._encoder or EncoderTraits.idle(
+            done.indexer.manifest.encoder)
+        return done.indexer, done.local, stand_in
 
     @writes("delete")
     def delete(self, targets: Sequence[str | Path]) -> DeleteReport:

@@ -3,7 +3,10 @@
 ``ray_index_files`` is what ``Retriever.index(..., ray=RayIndexOptions())`` (and
 ``retriever index --ray``) runs for the files whose content must be encoded:
 
-* the coordinator (this process) hashes the files and plans each one with the same
+* the coordinator (this process) never loads the model: one task builds the encoder on
+  the cluster and reports its traits (``encoder_traits.py``), from which a new
+  collection is made and an existing one checked;
+* it hashes the files and plans each one with the same
   bookkeeping as a local run (``bookkeeping.plan_file``): a file already stored is not
   sent, a copy is recorded by the local pass that follows;
 * Ray Data opens documents and produces their pages in tasks and encodes them in an actor
@@ -22,11 +25,11 @@ an ordinary LanceDB collection: a local ``retriever search`` reads it.
 
 from __future__ import annotations
 
-__all__ = ["ROUNDS", "RayIndexOptions", "ray_index_files"]
+__all__ = ["ROUNDS", "RayIndexOptions", "RayIndexResult", "ray_index_files"]
 
 import logging
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -39,7 +42,7 @@ from ..ingest.pagework import ProducerSettings
 from ..ingest.producer import RANGE_PAGES
 from ..indexing import record_outcome
 from ..interrupts import deferred_interrupt
-from ..protocols import Encoder, Indexer, OCREngine
+from ..protocols import Indexer, OCREngine
 from ..types import FileFailure
 from .ingest_stages import (
     EncoderRecipe,
@@ -48,6 +51,7 @@ from .ingest_stages import (
     open_ranges,
     produce_pages,
 )
+from .encoder_traits import EncoderTraits, traits_on_cluster
 from .ledger import CommitGroup, Ledger
 from .ray_search import import_ray
 
@@ -150,61 +154,109 @@ def _dataset(ray: Any, work: Sequence[tuple[Path, FilePlan]], *, settings: Produ
                          compute=data.ActorPoolStrategy(size=actors)))
 
 
-def ray_index_files(indexer: Indexer, files: Sequence[Path], encoder: Encoder,
-                    recipe: EncoderRecipe, ocr: OCREngine | None, report: Any, *,
-                    max_pixels: int, force: bool, options: RayIndexOptions,
+@dataclass
+class RayIndexResult:
+    """What the coordinator's local pass needs after the cluster's part of the job: the
+    collection, the files left to it (none needs encoding) and the encoder's traits to
+    run it with (``None``: nothing reached the cluster, so nothing learned them)."""
+
+    indexer: Indexer
+    local: list[Path]
+    traits: EncoderTraits | None
+
+
+def ray_index_files(open_indexer: Callable[[EncoderTraits | None], Indexer], exists: bool,
+                    files: Sequence[Path], encoder: tuple[str, Mapping[str, Any]],
+                    ocr: OCREngine | None, report: Any, *, max_pixels: int, force: bool,
+                    options: RayIndexOptions,
                     progress: Callable[[str, int, int, str], None] | None = None
-                    ) -> list[Path]:
-    """Encode and commit ``files`` on Ray, adding to ``report``; -> the files left to a
-    local ``index_files`` pass (nothing in them needs encoding)."""
+                    ) -> RayIndexResult:
+    """Encode and commit ``files`` on Ray, adding to ``report``.
+
+    ``encoder``: the registry name and options the collection's encoder is made with;
+    it is built on the cluster only, never here. ``open_indexer(traits)`` opens the
+    collection (``exists``) or creates it with the traits' identity, and checks an
+    existing one's manifest against them when given. A re-run that finds nothing to
+    encode starts no cluster."""
+    ray: Any = None
+    started = False
+    traits: EncoderTraits | None = None
+    recipe = EncoderRecipe(encoder[0], dict(encoder[1]))
+    try:
+        if not exists:  # the new collection's manifest needs the encoder's identity
+            ray, started = _start(options)
+            traits = traits_on_cluster(ray, recipe, options.setup, _encoders(ray, options)[1])
+        indexer = open_indexer(traits)
+        _check_backend(indexer)
+        book = Book(stored_paths(indexer))
+        work, local = _plans(book, files, force)
+        if work:
+            if ray is None:
+                ray, started = _start(options)
+            if traits is None:
+                traits = traits_on_cluster(ray, recipe, options.setup,
+                                           _encoders(ray, options)[1])
+                open_indexer(traits)  # its manifest checked against the encoder
+            recipe = EncoderRecipe(recipe.name, recipe.options, indexer.manifest.compressor)
+            _run_rounds(ray, indexer, book, work, recipe, traits, ocr, report,
+                        max_pixels=max_pixels, force=force, options=options,
+                        progress=progress)
+        return RayIndexResult(indexer, local, traits)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _start(options: RayIndexOptions) -> tuple[Any, bool]:
+    ray = import_ray("distributed indexing runs on Ray Data", data=True)
+    return ray, _join(ray, options)
+
+
+def _check_backend(indexer: Indexer) -> None:
     for method in ("fragment_writer", "commit_fragments"):
         if not hasattr(indexer, method):
             raise UsageError(f"--ray writes Lance fragments: the "
                              f"{indexer.manifest.indexer} backend cannot take them",
                              hint="index into a LanceDB collection (the default)")
-    book = Book(stored_paths(indexer))
-    work, local = _plans(book, files, force)
-    if not work:
-        return local
-    ray = import_ray("distributed indexing runs on Ray Data", data=True)
-    started = _join(ray, options)
-    settings = ProducerSettings(encoder.dpi, max_pixels, encoder.needs_image, ocr)
-    no_text = (partial(no_text_failure, encoder_name=encoder.name)
-               if getattr(encoder, "needs_regions", False) else None)
-    try:
-        encoders = _encoders(ray, options)
-        writer = indexer.fragment_writer()  # type: ignore[attr-defined]
-        for _ in range(ROUNDS):
-            ledger = Ledger([plan.doc_id for _, plan in work], no_text)
-            dataset = _dataset(ray, work, settings=settings, recipe=recipe, writer=writer,
-                               options=options, encoders=encoders)
-            committed_pages = 0
-            for row in dataset.iter_rows():
-                ledger.add(row["token"])
-                if ledger.fatal is not None:
-                    raise MissingDependencyError(ledger.fatal[0], hint=ledger.fatal[1] or None)
-                if progress:
-                    progress("pages", ledger.pages_written(), 0, "")
-                if ledger.pages_written() - committed_pages >= options.commit_pages:
-                    committed_pages = ledger.pages_written()
-                    _commit_ready(indexer, book, ledger, work, force, report)
-            _commit_ready(indexer, book, ledger, work, force, report)
-            report.failed.extend(ledger.failed[plan.doc_id] for _, plan in work
-                                 if plan.doc_id in ledger.failed)
-            again = set(ledger.unfinished())
-            work = [(path, plan) for path, plan in work if plan.doc_id in again]
-            if not work:
-                break
-            log.info("encoding %d documents again: their pages could not be committed "
-                     "whole", len(work))
-        for path, plan in work:  # every round left them uncommitted
-            report.failed.append(FileFailure(plan.source, "error",
-                                             f"its pages could not be committed whole after "
-                                             f"{ROUNDS} rounds"))
-    finally:
-        if started:
-            ray.shutdown()
-    return local
+
+
+def _run_rounds(ray: Any, indexer: Indexer, book: Book, work: list[tuple[Path, FilePlan]],
+                recipe: EncoderRecipe, traits: EncoderTraits, ocr: OCREngine | None,
+                report: Any, *, max_pixels: int, force: bool, options: RayIndexOptions,
+                progress: Callable[[str, int, int, str], None] | None) -> None:
+    """Run the job until every document is committed, or ``ROUNDS`` rounds are spent."""
+    settings = ProducerSettings(traits.dpi, max_pixels, traits.needs_image, ocr)
+    no_text = (partial(no_text_failure, encoder_name=traits.name)
+               if traits.needs_regions else None)
+    encoders = _encoders(ray, options)
+    writer = indexer.fragment_writer()  # type: ignore[attr-defined]
+    for _ in range(ROUNDS):
+        ledger = Ledger([plan.doc_id for _, plan in work], no_text)
+        dataset = _dataset(ray, work, settings=settings, recipe=recipe, writer=writer,
+                           options=options, encoders=encoders)
+        committed_pages = 0
+        for row in dataset.iter_rows():
+            ledger.add(row["token"])
+            if ledger.fatal is not None:
+                raise MissingDependencyError(ledger.fatal[0], hint=ledger.fatal[1] or None)
+            if progress:
+                progress("pages", ledger.pages_written(), 0, "")
+            if ledger.pages_written() - committed_pages >= options.commit_pages:
+                committed_pages = ledger.pages_written()
+                _commit_ready(indexer, book, ledger, work, force, report)
+        _commit_ready(indexer, book, ledger, work, force, report)
+        report.failed.extend(ledger.failed[plan.doc_id] for _, plan in work
+                             if plan.doc_id in ledger.failed)
+        again = set(ledger.unfinished())
+        work = [(path, plan) for path, plan in work if plan.doc_id in again]
+        if not work:
+            return
+        log.info("encoding %d documents again: their pages could not be committed "
+                 "whole", len(work))
+    for path, plan in work:  # every round left them uncommitted
+        report.failed.append(FileFailure(plan.source, "error",
+                                         f"its pages could not be committed whole after "
+                                         f"{ROUNDS} rounds"))
 
 
 def _commit_ready(indexer: Indexer, book: Book, ledger: Ledger,
