@@ -70,13 +70,10 @@ def carry_codes(old: LiveView, new: LiveView, quantization: str) -> bool:
 
     key = ("codes", quantization)
     index = old.built(key)
-    if index is None or not len(new):
+    step = new.continuation(old) if index is not None and len(new) else None
+    if step is None:
         return False
-    where = old.positions(new.page_ids)  # (P',) position in ``old``, -1: added since
-    kept = int((where >= 0).sum())
-    if (where[kept:] >= 0).any() or (np.diff(where[:kept]) <= 0).any():
-        return False  # not "old pages in order, then new ones"
-    added = np.arange(kept, len(new))
+    kept, added = step
     if added.size > _MAX_ADDED * len(new):
         return False
     with_centroids = _centroids_for(len(new)) > 0
@@ -88,7 +85,7 @@ def carry_codes(old: LiveView, new: LiveView, quantization: str) -> bool:
                                centroids=_centroids_for(len(new)))
     else:
         part = index.empty_like()
-    new.seed(key, index.updated(where[:kept], part))
+    new.seed(key, index.updated(kept, part))
     return True
 
 

@@ -133,7 +133,7 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
                 segs = [self._segments.get(n) or store.load_segment(self.path, n)
                         for n in gen.segments]
                 view = LiveView.build(gen, self.manifest.encoder.dim, segs)
-                self._carry_codes(self._view, view)
+                self._carry_over(self._view, view)
                 self._sync_index(view)
             except FileNotFoundError:  # a writer collected that generation: read again
                 if attempt == _READ_RETRIES - 1:
@@ -144,11 +144,15 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
             return view
         raise RetrieverError(f"collection {self.name!r} could not be read")  # not reached
 
-    def _carry_codes(self, old: LiveView | None, new: LiveView) -> None:
-        """A quantized collection's next view starts from the codes the last one built,
-        moved by what changed, instead of encoding every page again on its first search."""
-        if old is not None and self.quantization != "none":
+    def _carry_over(self, old: LiveView | None, new: LiveView) -> None:
+        """The next view starts from what the last one built for search (a quantized
+        collection's codes, the float32 matrix of exact search), moved by what changed,
+        instead of converting every stored page again on its first search."""
+        if old is None:
+            return
+        if self.quantization != "none":
             codes.carry_codes(old, new, self.quantization)
+        new.carry_exact(old)
 
     def _wanted_type(self, gen: Generation, view: LiveView) -> str | None:
         request = self.index_type or gen.index_request
@@ -256,7 +260,7 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
                                      frozenset(deleted), None,
                                      self.index_type or gen.index_request)
                 new_view = LiveView.build(new_gen, view.dim, segments)
-                self._carry_codes(view, new_view)
+                self._carry_over(view, new_view)
                 if compact:
                     self._index = None  # rebuilt from scratch: no tombstones, fresh training
                 self._sync_index(new_view)

@@ -2,7 +2,8 @@
 
 A ``LiveView`` is built once per generation from its (shared, memory-mapped) segments: the
 live pages in a fixed order with their keys, page ids and where their vectors lie. The
-float32 matrix that exact MaxSim wants is built only when exact search first asks for it.
+float32 matrix that exact MaxSim wants is built only when exact search first asks for it,
+or carried over from the previous generation's view by what the commit changed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from retriever.search.growable import append_rows
+from retriever.search.ragged import page_rows
 from retriever.types import MultiVector, PageRecord
 
 from .store import Generation, Segment
@@ -94,6 +97,30 @@ class LiveView:
             out[np.repeat(offsets[sel], c) + within] = self.segments[g].vectors[src]
         return out, offsets
 
+    def carry_exact(self, old: LiveView) -> bool:
+        """Start from ``old``'s float32 matrix (if it built one) moved by what changed:
+        the added pages appended in place when nothing was removed, the kept rows copied
+        once otherwise; -> whether it did. Saves converting every stored page again."""
+        held = old.built("exact")
+        step = self.continuation(old) if held is not None else None
+        if step is None:
+            return False
+        kept, added = step
+        vectors, offsets = held
+        tail, tail_offsets = self.gather(added)  # (M, d), (A+1,)
+        if kept.size == len(old):
+            joined, spare = append_rows(vectors, old.built("exact-spare"), tail)
+            head_offsets = offsets
+        else:
+            counts = np.diff(offsets)[kept]
+            joined = np.concatenate([vectors[page_rows(offsets, kept)], tail])
+            head_offsets, spare = np.concatenate(([0], np.cumsum(counts))), None
+        new_offsets = np.concatenate([head_offsets, head_offsets[-1] + tail_offsets[1:]])
+        self.seed("exact", (joined, new_offsets.astype(np.int64)))
+        if spare is not None:
+            self.seed("exact-spare", spare)
+        return True
+
     def exact_matrix(self) -> tuple[np.ndarray, np.ndarray]:
         """Every live page's vectors as float32, page after page (cached per view).
 
@@ -111,6 +138,17 @@ class LiveView:
             if key not in self._cache:
                 self._cache[key] = build()
             return self._cache[key]
+
+    def continuation(self, old: LiveView) -> tuple[np.ndarray, np.ndarray] | None:
+        """How this view follows ``old``: (positions in ``old`` of the pages kept, in
+        order; positions here of the pages added), when this view lists the kept pages
+        first in ``old``'s order, then the added ones (what appends, deletes and
+        replacements leave); ``None`` otherwise (a merge of segments reorders)."""
+        where = old.positions(self.page_ids)  # (P',) position in ``old``, -1: added since
+        kept = int((where >= 0).sum())
+        if (where[kept:] >= 0).any() or (np.diff(where[:kept]) <= 0).any():
+            return None
+        return where[:kept], np.arange(kept, len(self), dtype=np.int64)
 
     def built(self, key: Any) -> Any | None:
         """What ``cached`` holds for ``key``, without building it."""

@@ -350,6 +350,38 @@ def test_a_commit_carries_the_codes_instead_of_rebuilding(tmp_path, monkeypatch,
     assert not {"d003:1", "d100:1"} & {h.key for hits in got for h in hits}
 
 
+def test_exact_search_carries_its_matrix_across_commits(tmp_path, monkeypatch):
+    """Exact search's float32 matrix follows a commit: an append converts only the added
+    pages (in place), a delete only drops rows; ranking is a fresh build's."""
+    from indexers.faiss.state import LiveView
+
+    pages, queries = structured_pages(np.random.default_rng(9), 200)
+    ix = open_faiss(tmp_path / "c", manifest("multi", 32), index_type="flat")
+    ix.add(pages[:160])
+    ix.search([query(queries[0])], 5)  # builds this generation's matrix
+    gathered: list[int] = []
+    real = LiveView.gather
+    monkeypatch.setattr(LiveView, "gather", lambda self, positions: gathered.append(
+        len(positions)) or real(self, positions))
+
+    def same_as_fresh() -> None:
+        got = [ix.search([query(q)], 10)[0] for q in queries]
+        fresh = open_faiss(tmp_path / "c", index_type="flat")
+        want = [fresh.search([query(q)], 10)[0] for q in queries]
+        assert [[(h.key, round(h.score, 5)) for h in hits] for hits in got] == [
+            [(h.key, round(h.score, 5)) for h in hits] for hits in want]
+
+    ix.add(pages[160:])
+    ix.search([query(queries[0])], 5)
+    assert gathered == [40]  # the added pages only
+    same_as_fresh()
+    gathered.clear()
+    ix.delete(["d005", "d170"])
+    ix.search([query(queries[0])], 5)
+    assert gathered == [0]  # nothing converted: the kept rows are copied
+    same_as_fresh()
+
+
 def test_search_options_override_the_opened_ones_per_search(tmp_path, monkeypatch):
     """rerank / candidates / nprobe / token_k per search call (the SDK's per-search path)."""
     pages, queries = structured_pages(np.random.default_rng(5), 120)
