@@ -328,7 +328,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from retriever.distributed.ray_search import import_ray
+    from retriever.distributed.cluster import import_ray
 
     ray = import_ray("this benchmark runs Ray Data", data=True)
     export_in_run = not (args.workdir / "cache").exists()  # then model_load_s includes it

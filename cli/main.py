@@ -19,7 +19,7 @@ from retriever.errors import ExitCode, IndexInterrupted, RetrieverError
 
 from . import delete_cmd, output, serve_cmd
 from .collections import collections_app
-from .location import DataDirOpt, StorageOpt, storage_options
+from .location import DataDirOpt, RayAddressOpt, StorageOpt, storage_options
 from .eval_cmd import eval_command
 from .plugins_cmd import plugins_app
 
@@ -101,9 +101,7 @@ def index(
     ray: Annotated[bool, typer.Option(
         "--ray", help="Encode on a Ray cluster (Ray Data; LanceDB collections): a local "
         "one unless --ray-address is given.")] = False,
-    ray_address: Annotated[Optional[str], typer.Option(
-        "--ray-address", help="Ray cluster to join, e.g. ray://head:10001 or auto "
-        "(implies --ray).", show_default=False)] = None,
+    ray_address: RayAddressOpt = None,
     ray_encoders: Annotated[Optional[int], typer.Option(
         "--ray-encoders", min=1, help="Encoder actors, one model each (default: one per "
         "GPU, else one per two CPUs; implies --ray).", show_default=False)] = None,

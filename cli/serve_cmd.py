@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from .location import RayAddressOpt
+
 
 def serve(
     host: Annotated[str, typer.Option(
@@ -30,9 +32,7 @@ def serve(
     ray: Annotated[bool, typer.Option(
         "--ray", help="Serve each collection split into shards (`collections shard`) as "
         "one, searched by one Ray actor per shard.")] = False,
-    ray_address: Annotated[Optional[str], typer.Option(
-        "--ray-address", help="Ray cluster to join (implies --ray; default: a new local "
-        "one).", show_default=False)] = None,
+    ray_address: RayAddressOpt = None,
     data_dir: Annotated[Optional[Path], typer.Option(
         "--data-dir", envvar="RETRIEVER_HOME", help="Where collections (and uploads) live.",
         show_default=False)] = None,

@@ -333,20 +333,21 @@ class Retriever:
         from .distributed.encoder_traits import EncoderTraits
         from .distributed.ray_index import ray_index_files
 
-        backend = self._backend() or self._indexer_name or config.DEFAULT_INDEXER
+        stored = self._backend()  # looked up once: on object storage it is a listing
+        backend = stored or self._indexer_name or config.DEFAULT_INDEXER
         if backend != "lancedb":  # before a new collection of the wrong kind is made
             raise UsageError(f"--ray writes Lance fragments: the {backend} backend cannot "
                              "take them", hint="index into a LanceDB collection (the default)")
 
         def open_indexer(traits: EncoderTraits | None) -> Indexer:
-            if not self.exists:
+            if stored is None:
                 return self._open_indexer(traits)  # type: ignore[arg-type]
             indexer = self._open_indexer(None)
             if traits is not None:
                 indexer.manifest.check_compatible(traits.identity, self.collection)
             return indexer
 
-        done = ray_index_files(open_indexer, self.exists, files, self._encoder_choice(),
+        done = ray_index_files(open_indexer, stored is not None, files, self._encoder_choice(),
                                ocr, report, max_pixels=self.max_pixels, force=force,
                                options=options, progress=progress)
         stand_in = done.traits or self._encoder or EncoderTraits.idle(

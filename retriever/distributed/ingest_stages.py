@@ -11,8 +11,9 @@ Three Ray Data stages, each the same page code a local run uses:
    table as uncommitted Lance fragments (``FragmentWriter``).
 
 The job's input rows are a document's plain columns (``doc_id``, ``source``, ``paths``,
-``path``); after the first stage, rows carry one column, ``item``, a ``WorkItem``. The last stage turns its batch into one
-row of ``token``, a JSON report for the coordinator (``ledger.py``): the fragments written
+``path``); after the first stage, rows carry one column, ``item``, a ``WorkItem``. The
+last stage turns its batch into one row of ``token``, a JSON report for the coordinator
+(``ledger.py``): the fragments written
 and the page keys in each, the pages each document has (``expect``), and the documents
 that failed with the same reasons a local run gives. Items travel between Ray workers in
 Ray's own object store; nothing here reads a pickle from disk.

@@ -28,7 +28,6 @@ from __future__ import annotations
 __all__ = ["ROUNDS", "RayIndexOptions", "RayIndexResult", "ray_index_files"]
 
 import logging
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -53,7 +52,7 @@ from .ingest_stages import (
 )
 from .encoder_traits import EncoderTraits, traits_on_cluster
 from .ledger import CommitGroup, Ledger
-from .ray_search import import_ray
+from .cluster import import_ray, join_ray
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +77,6 @@ class RayIndexOptions:
     batch_pages: int = 32
     commit_pages: int = 512
     setup: Callable[[], None] | None = None
-
-
-def _join(ray: Any, options: RayIndexOptions) -> bool:
-    """Join or start the cluster; -> whether this call started it (and must stop it)."""
-    if ray.is_initialized():
-        return False
-    with warnings.catch_warnings():
-        # lancedb warns at every fork; Ray's fork is followed by an exec of its own process
-        warnings.filterwarnings("ignore", "lancedb fork support", RuntimeWarning)
-        ray.init(address=options.address, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING)
-    return True
 
 
 def _quiet_ray_data() -> None:
@@ -181,23 +168,18 @@ def ray_index_files(open_indexer: Callable[[EncoderTraits | None], Indexer], exi
     ray: Any = None
     started = False
     traits: EncoderTraits | None = None
-    recipe = EncoderRecipe(encoder[0], dict(encoder[1]))
     try:
-        if not exists:  # the new collection's manifest needs the encoder's identity
-            ray, started = _start(options)
-            traits = traits_on_cluster(ray, recipe, options.setup, _encoders(ray, options)[1])
-        indexer = open_indexer(traits)
-        _check_backend(indexer)
-        book = Book(stored_paths(indexer))
+        indexer = open_indexer(None) if exists else None
+        book = Book(stored_paths(indexer) if indexer is not None else {})  # new: empty
         work, local = _plans(book, files, force)
+        if work or indexer is None:  # the encoder's traits are needed: learn them there
+            ray, started = _start(options)
+            recipe = EncoderRecipe(encoder[0], dict(encoder[1]))
+            traits = traits_on_cluster(ray, recipe, options.setup, _encoders(ray, options)[1])
+            indexer = open_indexer(traits)  # made with its identity, or checked against it
+        _check_backend(indexer)
         if work:
-            if ray is None:
-                ray, started = _start(options)
-            if traits is None:
-                traits = traits_on_cluster(ray, recipe, options.setup,
-                                           _encoders(ray, options)[1])
-                open_indexer(traits)  # its manifest checked against the encoder
-            recipe = EncoderRecipe(recipe.name, recipe.options, indexer.manifest.compressor)
+            recipe = EncoderRecipe(encoder[0], dict(encoder[1]), indexer.manifest.compressor)
             _run_rounds(ray, indexer, book, work, recipe, traits, ocr, report,
                         max_pixels=max_pixels, force=force, options=options,
                         progress=progress)
@@ -209,7 +191,7 @@ def ray_index_files(open_indexer: Callable[[EncoderTraits | None], Indexer], exi
 
 def _start(options: RayIndexOptions) -> tuple[Any, bool]:
     ray = import_ray("distributed indexing runs on Ray Data", data=True)
-    return ray, _join(ray, options)
+    return ray, join_ray(ray, options.address)
 
 
 def _check_backend(indexer: Indexer) -> None:

@@ -37,29 +37,15 @@ from typing import Any
 import numpy as np
 
 from .. import config
-from ..errors import MissingDependencyError, RetrieverError, UsageError
+from ..errors import RetrieverError, UsageError
 from ..grounding import Aggregate, GroundingOptions
 from ..manifest import Manifest
 from ..protocols import RegionScore, ScoredPage
 from ..sdk import Retriever
 from ..search.hybrid import Mode
 from ..types import WHOLE_PAGE, Hit, MultiVector, PageRecord
+from .cluster import import_ray, join_ray
 from .sharding import find_shards, shard_name, shard_of
-
-
-def import_ray(purpose: str = "sharded search runs on Ray", *, data: bool = False) -> Any:
-    """Ray (with Ray Data when ``data``), or a MissingDependencyError saying ``purpose``."""
-    try:
-        import ray
-
-        if data:
-            import ray.data  # noqa: F401 - needs pandas, which ray's core does not install
-    except ImportError as exc:
-        raise MissingDependencyError(purpose,
-                                     hint="pip install 'vision-retriever[ray]'") from exc
-    return ray
-
-
 
 
 def _gather(refs: Any) -> Any:
@@ -269,8 +255,7 @@ class ShardedRetriever:
                 raise RetrieverError(f"shard collection {name!r} does not exist in {root}",
                                      hint=f"retriever collections shard {collection} "
                                           f"--shards {self.shards}")
-        if not ray.is_initialized():
-            ray.init()
+        join_ray(ray, None)  # the cluster this process is on, else a new local one
         remote = ray.remote(**{"num_cpus": 1, **(actor_options or {})})(_ShardWorker)
         self._actors = [remote.remote(name, str(root), setup, dict(retriever_options))
                         for name in self.names]

@@ -38,23 +38,17 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, api_key_env: str | None 
 
     from .app import create_app
 
-    cluster = _join_ray(ray_address) if ray or ray_address else None
+    cluster = None
+    if ray or ray_address:  # joined before the first request, so that none pays for it
+        from ..distributed.cluster import import_ray, join_ray
+
+        cluster = import_ray("serve --ray searches shards on Ray")
+        if not join_ray(cluster, ray_address):
+            cluster = None  # a cluster this process did not start is not ours to stop
     try:
-        app = create_app(data_dir, api_key=api_key, ray=cluster is not None, **app_options)
+        app = create_app(data_dir, api_key=api_key, ray=bool(ray or ray_address),
+                         **app_options)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         if cluster is not None:
             cluster.shutdown()
-
-
-def _join_ray(address: str | None) -> Any:
-    """Ray, joined to ``address`` (or a new local cluster) before the first request, so
-    that no request pays for starting it."""
-    import logging
-
-    from ..distributed.ray_search import import_ray
-
-    ray = import_ray("serve --ray searches shards on Ray")
-    ray.init(address=address, include_dashboard=False, log_to_driver=False,
-             logging_level=logging.WARNING)
-    return ray

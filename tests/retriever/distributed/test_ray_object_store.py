@@ -12,6 +12,7 @@ import shutil
 
 import pytest
 
+ray = pytest.importorskip("ray")
 pytest.importorskip("ray.data")
 pytest.importorskip("lance")
 
@@ -53,7 +54,7 @@ def test_ray_index_into_s3_equals_local(s3, tmp_path, monkeypatch, real_pdf):
         report = remote.index(files, ray=options)
         assert report.ok, report.failed
         assert report.pages == report.encoded_pages == pages
-    assert not __import__("ray").is_initialized()  # the cluster it started is stopped
+    assert not ray.is_initialized()  # the cluster it started is stopped
     # several commits (the groups went in as they were ready), each a new version put
     # only if no other writer made it first, as the coordinator's Lance commits promise
     manifests = [q for q in requests if q.get("method") == "PUT"
