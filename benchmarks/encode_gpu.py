@@ -11,8 +11,12 @@ through the plugin's own path: ColVisionEncoder.encode_pages -> EncodingEngine (
 in a background thread, model in bf16 under autocast). Pages are letter-size renders at the
 plugin's 120 dpi (1020 x 1320 px) with text-like strokes.
 
-Two rates per batch size: "pages/s" end to end (processor + model, overlapped as the
-engine runs them) and "model pages/s" (forward only, on batches prepared beforehand).
+Three rates per batch size: "pages/s" end to end (processor + model, overlapped as the
+engine runs them) and "model pages/s" (forward only, on batches prepared beforehand);
+with ``--pipeline``, "files p/s": the same pages saved as PNG files and fed to the encoder
+by the product's ingestion pipeline (``retriever.ingest.PageProducer``: worker processes
+read and normalize the files while the main process encodes), as ``retriever index``
+does, less the writes.
 
 FLOPs per page, from the model config and the page's token counts (matmuls only: norms,
 activations, softmax and the embedding lookup are left out):
@@ -36,6 +40,7 @@ import argparse
 import contextlib
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,6 +66,10 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per batch size (median)")
     ap.add_argument("--peak-tflops", type=float, default=None,
                     help="bf16 dense peak of this GPU, when its name is not in the table")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="also feed the pages from PNG files through the ingestion pipeline")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="ingestion worker processes for --pipeline (default: one per core)")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny configs on the CPU in float32: checks this script, measures nothing")
     return ap.parse_args()
@@ -101,6 +110,36 @@ def _pages(n: int, width: int, height: int) -> list:
         pages.append(Page(doc_id="bench", source="bench.pdf", page_number=number,
                           width=width, height=height, image=image))
     return pages
+
+
+def _png_files(pages: list, directory: Path) -> list[Path]:
+    files = []
+    for page in pages:
+        path = directory / f"page-{page.page_number:04d}.png"
+        page.image.save(path, compress_level=1)
+        files.append(path)
+    return files
+
+
+def _pipeline_rate(encoder, files: list[Path], batch_size: int, workers: int | None) -> float:
+    """Pages/s from PNG files through PageProducer into ``encoder.encode_pages``."""
+    from retriever.ingest import DEFAULT_MAX_PIXELS, content_hash
+    from retriever.ingest.producer import DocumentJob, PageProducer, PageReady
+
+    jobs = [DocumentJob(path, content_hash(path), str(path)) for path in files]
+    start = time.perf_counter()
+    pending, done = [], 0
+    with PageProducer(workers=workers, dpi=encoder.dpi, max_pixels=DEFAULT_MAX_PIXELS,
+                      needs_image=True, ocr=None) as producer:
+        for event in producer.run(jobs):
+            if isinstance(event, PageReady):
+                pending.append(event.page)
+            if len(pending) == batch_size:
+                done += len(encoder.encode_pages(pending))
+                pending = []
+        if pending:
+            done += len(encoder.encode_pages(pending))
+    return done / (time.perf_counter() - start)
 
 
 def _params(module, skip: tuple = ()) -> int:
@@ -151,6 +190,8 @@ def _bench_model(name: str, preset: str, args, torch, device, dtype) -> list[dic
     model, processor = build_synthetic(preset, dtype=dtype, device=device)
     width, height = (1020, 1320) if not args.smoke else (170, 220)
     pages = _pages(args.pages, width, height)
+    scratch = tempfile.TemporaryDirectory(prefix="encode-gpu-")
+    files = _png_files(pages, Path(scratch.name)) if args.pipeline else []
     cost = flops_per_page(model, processor.process_images([pages[0].image]))
     rows = []
     for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
@@ -177,11 +218,15 @@ def _bench_model(name: str, preset: str, args, torch, device, dtype) -> list[dic
                     encoder.forward(engine.to_device(batch))
             _sync(torch, device)
             forward_only.append(len(pages) / (time.perf_counter() - start))
+        piped = ([_pipeline_rate(encoder, files, batch_size, args.workers)
+                  for _ in range(args.repeats)] if files else [])
         peak_mem = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else 0.0
         rows.append({"model": name, "batch": batch_size, "pages_s": statistics.median(end_to_end),
                      "model_pages_s": statistics.median(forward_only), "mem_gib": peak_mem,
+                     "files_pages_s": statistics.median(piped) if piped else None,
                      **cost})
     del model
+    scratch.cleanup()
     return rows
 
 
@@ -218,14 +263,16 @@ def main() -> int:
           f"bf16 dense peak: {f'{peak:.0f} TFLOP/s' if peak else 'unknown (--peak-tflops)'}; "
           f"torch {torch.__version__}; {args.pages} pages x {args.repeats} runs (median)")
     head = (f"{'model':<15}{'batch':>6}{'tokens':>8}{'TFLOP/page':>11}{'pages/s':>9}"
-            f"{'model p/s':>10}{'TFLOP/s':>9}{'of peak':>8}{'mem GiB':>8}")
+            f"{'model p/s':>10}{'files p/s':>10}{'TFLOP/s':>9}{'of peak':>8}{'mem GiB':>8}")
     print(head)
     print("-" * len(head))
     for r in rows:
         achieved = r["model_pages_s"] * r["flops"] / 1e12
         share = f"{achieved / peak:.1%}" if peak else "n/a"
+        files = "-" if r["files_pages_s"] is None else f"{r['files_pages_s']:.1f}"
         print(f"{r['model']:<15}{r['batch']:>6}{r['n_seq']:>8}{r['flops'] / 1e12:>11.3f}"
-              f"{r['pages_s']:>9.1f}{r['model_pages_s']:>10.1f}{achieved:>9.1f}{share:>8}"
+              f"{r['pages_s']:>9.1f}{r['model_pages_s']:>10.1f}{files:>10}{achieved:>9.1f}"
+              f"{share:>8}"
               f"{r['mem_gib']:>8.1f}")
     return 0
 

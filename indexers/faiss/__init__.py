@@ -46,6 +46,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("nprobe", int, None, "IVF lists searched", minimum=1, stage="search"),
     Option("ef_search", int, None, "HNSW search effort", minimum=1, stage="search"),
     Option("threads", int, None, "threads of the MaxSim kernel", minimum=1, stage="search"),
+    Option("device", str, None, "torch device holding the pages for an exact search there "
+           "(cuda, cuda:N; unset: the host's kernels)", stage="search"),
 )
 
 

@@ -38,10 +38,11 @@ from retriever.records import (
     with_paths,
 )
 from retriever.protocols import ScoredPage
+from retriever.search.device_pages import resolve_device
 from retriever.staging import StagedDocument
 from retriever.types import MultiVector, PageRecord
 
-from . import STORAGE_DTYPES, codes, files, search, store
+from . import STORAGE_DTYPES, codes, device as on_device, files, search, store
 from .ann import MULTI_NPROBE, TokenIndex, auto_type
 from .lexical import SegmentTerms
 from .maintenance import FaissMaintenance
@@ -68,6 +69,8 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
     makes stage 1 code MaxSim (``codes.py``) instead of FAISS; fixed by the manifest, this
     option may only name it (or set it for a new collection). ``rerank``: pages scored
     exactly in stage 2, overriding ``candidates`` (default for codes: per format).
+    ``device`` (a torch device such as "cuda"): exact MaxSim over every page with the pages
+    held there in half precision (``device.py``), instead of any of the above.
     """
 
     def __init__(self, path: Path | str, manifest: Manifest | None = None, *,
@@ -75,7 +78,7 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
                  token_k: int | None = None, nprobe: int | None = None,
                  ef_search: int | None = None, dtype: str = "float16",
                  threads: int | None = None, quantization: str | None = None,
-                 rerank: int | None = None) -> None:
+                 rerank: int | None = None, device: str | None = None) -> None:
         if dtype not in STORAGE_DTYPES:
             raise UsageError(f"unknown vector storage dtype {dtype!r}",
                              hint=f"use one of {list(STORAGE_DTYPES)}")
@@ -83,7 +86,9 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
         self.name = self.path.name or str(self.path)
         self.index_type, self.candidates, self.token_k = index_type, candidates, token_k
         self.nprobe, self.ef_search, self.threads = nprobe, ef_search, threads
-        self.rerank = rerank
+        self.rerank, self.device = rerank, device
+        if device:
+            resolve_device(device)  # an unknown or absent device is said at open
         if quantization is not None:
             codes.check_quantization(quantization)
         if self.path.exists() and not self.path.is_dir():
@@ -153,6 +158,7 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
         if self.quantization != "none":
             codes.carry_codes(old, new, self.quantization)
         new.carry_exact(old)
+        on_device.carry_device(old, new)
 
     def _wanted_type(self, gen: Generation, view: LiveView) -> str | None:
         request = self.index_type or gen.index_request
@@ -310,7 +316,8 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
     def search(self, queries: Sequence[MultiVector], k: int, *, rerank: int | None = None,
                candidates: int | None = None, token_k: int | None = None,
                nprobe: int | None = None, ef_search: int | None = None,
-               threads: int | None = None) -> list[list[ScoredPage]]:
+               threads: int | None = None,
+               device: str | None = None) -> list[list[ScoredPage]]:
         """Top ``k`` pages per query by exact MaxSim over the stage-1 candidates.
 
         The keywords override, for this search only, the options the indexer was opened
@@ -323,6 +330,7 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
         candidates = candidates or self.candidates
         token_k, nprobe = token_k or self.token_k, nprobe or self.nprobe
         ef_search, threads = ef_search or self.ef_search, threads or self.threads
+        device = device or self.device
         queries = list(queries)
         dim = self.manifest.encoder.dim
         for q in queries:
@@ -336,6 +344,8 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
             view, index = self._fresh(), self._index
         if k <= 0 or len(view) == 0:
             return [[] for _ in queries]
+        if device:  # every page, exactly, on the accelerator
+            return on_device.device_search(view, queries, k, device)
         coded = self.quantization != "none"
         budget = max(rerank or (codes.default_rerank(self.quantization) if coded
                                 else candidates), k)

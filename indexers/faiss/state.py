@@ -155,6 +155,12 @@ class LiveView:
         with self._lock:
             return self._cache.get(key)
 
+    def built_of(self, kind: str) -> dict[Any, Any]:
+        """What ``cached`` holds under the keys ``(kind, ...)``, without building any."""
+        with self._lock:
+            return {key: value for key, value in self._cache.items()
+                    if isinstance(key, tuple) and key and key[0] == kind}
+
     def seed(self, key: Any, value: Any) -> None:
         """Hold ``value`` for ``key`` (derived from an earlier view by what changed)."""
         with self._lock:

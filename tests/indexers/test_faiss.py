@@ -502,3 +502,44 @@ def test_unreadable_pointer_is_a_clear_error(tmp_path):
     (tmp_path / "c" / store.CURRENT).write_text("../../etc/passwd\n")
     with pytest.raises(RetrieverError, match="damaged"):
         open_faiss(tmp_path / "c").count()
+
+
+# -- the device option: exact search with the pages held on a torch device -------------
+
+def test_device_search_equals_the_host_search_and_follows_commits(tmp_path):
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(7)
+    docs = [page(f"d{i:03d}", normalized(rng.standard_normal((12, 16)))) for i in range(40)]
+    ix = open_faiss(tmp_path / "c", manifest("multi", 16), index_type="flat")
+    ix.add(docs[:30])
+    reader = open_faiss(tmp_path / "c", device="cpu")  # a search-time option, at open
+    queries = [query(normalized(rng.standard_normal((5, 16)))) for _ in range(4)]
+
+    def same(got, want):
+        assert [h.key for h in got] == [h.key for h in want]
+        np.testing.assert_allclose([h.score for h in got], [h.score for h in want],
+                                   atol=1e-4)
+
+    for got, want in zip(reader.search(queries, 6), ix.search(queries, 6)):
+        same(got, want)
+    uploaded = reader._view.built_of("device")[("device", "cpu")]
+    ix.add(docs[30:])  # two commits: 10 pages added, 2 documents deleted
+    ix.delete(["d003", "d017"])
+    for got, want in zip(reader.search(queries, 6), ix.search(queries, 6)):
+        same(got, want)
+    carried = reader._view.built_of("device")[("device", "cpu")]
+    assert carried.store is uploaded.store  # only the new pages were uploaded
+    assert len(carried) == 38 and carried.store.n_slots == 40
+    assert {h.key for r in reader.search(queries, 40) for h in r}.isdisjoint(
+        {"d003:1", "d017:1"})
+    # per search, without the open-time option
+    same(ix.search(queries[:1], 6, device="cpu")[0], ix.search(queries[:1], 6)[0])
+
+
+def test_device_option_naming_a_missing_device_fails_at_open(tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    open_faiss(tmp_path / "c", manifest("multi", 16)).close()
+    with pytest.raises(UsageError, match="not available"):
+        open_faiss(tmp_path / "c", device="cuda")
