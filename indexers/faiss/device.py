@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from retriever.protocols import ScoredPage
-from retriever.search.device_pages import DevicePages, resolve_device
+from retriever.search.device_pages import DevicePages, ranked_by_key, resolve_device
 from retriever.types import MultiVector
 
 from .state import LiveView
@@ -34,13 +34,7 @@ def device_search(view: LiveView, queries: list[MultiVector], k: int,
     """Top ``k`` pages per query by exact MaxSim on ``device`` (half precision)."""
     resolve_device(device)  # a bad or absent device is a usage error before any upload
     found = _pages(view, device).search([q.vectors for q in queries], k)
-    ranked = []
-    for positions, scores in found:
-        keys = view.keys[positions]
-        # best first; equal scores in key order, as the host kernels rank them
-        order = sorted(range(len(keys)), key=lambda i: (-float(scores[i]), keys[i]))
-        ranked.append([ScoredPage(str(keys[i]), float(scores[i])) for i in order])
-    return ranked
+    return ranked_by_key(found, view.keys)
 
 
 def carry_device(old: LiveView, new: LiveView) -> None:

@@ -35,6 +35,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("rerank", int, None, "quantized collections: pages scored exactly after the "
            "codes' shortlist (default: per format)", minimum=1, stage="search"),
     Option("threads", int, None, "threads of the MaxSim kernel", minimum=1, stage="search"),
+    Option("device", str, None, "torch device holding the pages for an exact search there "
+           "(cuda, cuda:N; unset: the host's kernels; collections without codes)",
+           stage="search"),
 )
 
 

@@ -36,6 +36,7 @@ from retriever.records import (
 from retriever.protocols import ScoredPage
 from retriever.search.quantization import check_quantization
 from retriever.search.scoring import rank_pages
+from retriever.search.device_pages import resolve_device
 from retriever.search.scoring_torch import exact_maxsim_many
 from retriever.staging import STAGING_DIR, StagedDocument, staged_batches
 from retriever.storage import ObjectStore
@@ -45,6 +46,7 @@ from retriever.types import MultiVector, PageRecord
 from . import arrow as arrow_io
 from . import codes as code_io
 from .fragments import FragmentWriter, commit_fragments
+from .device import DeviceCache
 from .fulltext import FullText
 from .maintenance import LanceMaintenance
 from .native import native_maxsim_search
@@ -90,6 +92,7 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         quantization: str | None = None,
         rerank: int | None = None,
         storage: ObjectStore | None = None,
+        device: str | None = None,
     ) -> None:
         import lancedb  # lazy: importing the plugin must stay cheap
 
@@ -99,6 +102,9 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
             raise UsageError(f"rerank must be at least 1, got {rerank}")
         if cache_dtype not in _CACHE_DTYPES:
             raise UsageError(f"cache_dtype must be one of {_CACHE_DTYPES}, got {cache_dtype!r}")
+        if device:
+            resolve_device(device)  # an unknown or absent device is said at open
+        self.device, self._device_cache = device, DeviceCache()
         #: on object storage: the table's URI, and ``path`` its local mirror (staging)
         self.storage = storage
         self.uri: str | None = str(path) if storage is not None else None
@@ -347,7 +353,7 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
 
     def search(
         self, queries: Sequence[MultiVector], k: int, *, rerank: int | None = None,
-        threads: int | None = None,
+        threads: int | None = None, device: str | None = None,
     ) -> list[list[ScoredPage]]:
         """Top ``k`` per query by MaxSim; equal scores are ordered by page key.
 
@@ -355,6 +361,8 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         pages (default: the indexer's option, else per format) that the codes shortlist.
         ``rerank`` on a collection without codes is an error: every page is scored exactly,
         so there is nothing to rerank. ``threads`` overrides the indexer's for this search.
+        ``device`` (a torch device such as "cuda"; also an open option): a collection
+        without codes is scored exactly with its pages held there (``device.py``).
         """
         queries = list(queries)
         self._check_queries(queries)
@@ -368,6 +376,11 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
                 f"rerank has no meaning for collection {self.name!r}: it keeps no codes, so "
                 "every page is scored exactly", hint="rerank applies to collections indexed "
                 "with --quantization int8 or binary")
+        if self.quantization != "none" and (device or self.device):
+            raise UsageError(
+                f"device has no meaning for collection {self.name!r}: it searches its codes "
+                "on the host", hint="device applies to collections indexed without "
+                "--quantization")
         if not queries:
             return []
         if self.quantization != "none":
@@ -376,6 +389,8 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         cache = self._vectors()
         if k <= 0 or cache.keys.size == 0:
             return [[] for _ in queries]
+        if device or self.device:
+            return self._device_cache.search(cache, queries, k, device or self.device)
         scores = exact_maxsim_many(  # (n_queries, P); torch when installed, else numpy
             [q.vectors for q in queries], cache.vectors, cache.offsets, threads=threads
         )

@@ -26,7 +26,7 @@ the exact work), stage 2 scores the ``rerank`` best of them per query exactly.
 
 from __future__ import annotations
 
-__all__ = ["DEVICE_DTYPES", "DeviceStore", "DevicePages", "resolve_device"]
+__all__ = ["DEVICE_DTYPES", "DeviceStore", "DevicePages", "ranked_by_key", "resolve_device"]
 
 import threading
 from collections.abc import Callable, Sequence
@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MissingDependencyError, UsageError
+from ..protocols import ScoredPage
 from .prefilter import page_centroids
 from .ragged import check_offsets
 
@@ -305,3 +306,19 @@ class DevicePages:
             best, at = scores.topk(k)
             found.append((union[where[:, j][at].cpu().numpy()], best.cpu().numpy()))
         return found
+
+
+def ranked_by_key(found: Sequence[tuple[np.ndarray, np.ndarray]],
+                  keys: np.ndarray) -> list[list[ScoredPage]]:
+    """``DevicePages.search`` results -> scored page keys per query, best first and equal
+    scores in key order, pages without vectors (``-inf``) left out, as the host kernels
+    rank them (``scoring.rank_pages``)."""
+    ranked = []
+    for positions, scores in found:
+        scored = np.isfinite(scores)
+        positions, scores = positions[scored], scores[scored]
+        page_keys = keys[positions]
+        order = sorted(range(len(page_keys)),
+                       key=lambda i: (-float(scores[i]), page_keys[i]))
+        ranked.append([ScoredPage(str(page_keys[i]), float(scores[i])) for i in order])
+    return ranked

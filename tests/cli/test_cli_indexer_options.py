@@ -42,7 +42,8 @@ def test_build_options_are_stored_in_the_manifest(home, capsys):
 
 
 @pytest.mark.parametrize("extra", [(), ("--rerank", "1"), ("--rerank", "50"),
-                                   ("-O", "rerank=2"), ("--indexer-option", "threads=1")])
+                                   ("-O", "rerank=2"), ("--indexer-option", "threads=1"),
+                                   ("-O", "device=cpu")])
 def test_search_options_on_a_faiss_collection(home, capsys, extra):
     capsys.readouterr()
     code = main(_search(home, *extra))
@@ -57,6 +58,8 @@ def test_search_options_on_a_faiss_collection(home, capsys, extra):
     (("-O", "nprobe=lots"), "nprobe='lots' is invalid"),
     (("-O", "bogus=1"), "indexer 'faiss' has no option bogus"),
     (("-O", "nokey"), "bad --indexer-option 'nokey'"),
+    (("-O", "device=gpu7"), "unknown device 'gpu7'"),
+    (("-O", "device=cuda:3"), "device 'cuda:3' is not available"),  # none here, or too few
 ])
 def test_bad_search_options_are_usage_errors(home, capsys, extra, message):
     capsys.readouterr()

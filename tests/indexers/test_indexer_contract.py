@@ -31,8 +31,12 @@ BACKENDS = {
     "lancedb-binary": ("lancedb", {"quantization": "binary"}),
     "lancedb-int8": ("lancedb", {"quantization": "int8"}),
     "memory": ("memory", {}),
+    # exact search with the pages held on a torch device (the CPU one here: the code a
+    # GPU runs, in float32)
+    "lancedb-device": ("lancedb", {"device": "cpu"}),
     # FAISS, multi-vector: "flat" is exact MaxSim over every page (no token index)
     "faiss": ("faiss", {"index_type": "flat"}),
+    "faiss-device": ("faiss", {"index_type": "flat", "device": "cpu"}),
     # token IVF candidates at the default budget: the contract's data fits in it
     "faiss-ivf": ("faiss", {"index_type": "ivf"}),
     # stage 1 really runs (3 candidates < pages); token_k covers every stored vector, so

@@ -224,3 +224,26 @@ def test_an_append_only_commit_is_followed_without_scanning_every_key(tmp_path, 
     oracle.add(recs[1:72])
     mvs = queries_of(qvecs[:3])
     assert_same(reader.search(mvs, 5, rerank=80), oracle.search(mvs, 5))
+
+
+def test_device_search_is_for_collections_without_codes(tmp_path, corpus):
+    pytest.importorskip("torch")
+    pages, qvecs, _ = corpus
+    ix = open_lance(tmp_path / "q", manifest(), quantization="binary")
+    ix.add(records(pages[:20]))
+    with pytest.raises(UsageError, match="device has no meaning"):
+        ix.search(queries_of(qvecs[:1]), 5, device="cpu")
+
+
+def test_device_search_follows_a_new_table_version(tmp_path, corpus):
+    pytest.importorskip("torch")
+    pages, qvecs, _ = corpus
+    ix = open_lance(tmp_path / "c", manifest())
+    reader = open_lance(tmp_path / "c", device="cpu")
+    ix.add(records(pages[:150]))
+    assert_same(reader.search(queries_of(qvecs), 10), ix.search(queries_of(qvecs), 10))
+    ix.add(records(pages)[150:])  # a new version: the next search uploads it
+    ix.delete(["doc0003"])
+    assert_same(reader.search(queries_of(qvecs), 10), ix.search(queries_of(qvecs), 10))
+    assert all("doc0003:1" not in {h.key for h in hits}
+               for hits in reader.search(queries_of(qvecs), 300))
