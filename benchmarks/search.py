@@ -4,6 +4,7 @@
     python benchmarks/search.py --sizes 1000 --big 0 --queries 6   # a quick look
     python benchmarks/search.py --sizes 1000,10000 --big 0 --json  # + one JSON line per row
     python benchmarks/search.py --sizes "" --big 0 --big-collection 100000 --queries 8 --json
+    python benchmarks/search.py --sizes "" --big 0 --big-collection 100000 --big-backend faiss
 
 Same process, same data, same threads (``--threads``, default 2, pins torch, OpenMP, MKL,
 OpenBLAS and LanceDB) for every system. Data: structured ColPali-shaped pages
@@ -49,6 +50,10 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--big-collection", type=int, default=0,
                     help="pages of a LanceDB collection written chunk by chunk and searched "
                     "through the indexer (0: skip; 100000 needs about 30 GB of disk)")
+    ap.add_argument("--big-backend", default="lancedb", choices=["lancedb", "faiss"],
+                    help="the indexer of --big-collection")
+    ap.add_argument("--big-quantization", default="binary", choices=["binary", "int8"],
+                    help="the codes of --big-collection")
     ap.add_argument("--workdir", default="/tmp/retriever-search-bench")
     ap.add_argument("--json", action="store_true", help="one JSON object per row at the end")
     ap.add_argument("--sections", default="exact,two-stage,collection",
@@ -251,7 +256,8 @@ def main() -> None:
     if ARGS.big:
         big(ARGS.big, workdir)
     if ARGS.big_collection:
-        streamed_collection_row(ARGS.big_collection, workdir, ARGS.threads, ARGS.queries)
+        streamed_collection_row(ARGS.big_collection, workdir, ARGS.threads, ARGS.queries,
+                                backend=ARGS.big_backend, quantization=ARGS.big_quantization)
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
     print(f"\nthreads {ARGS.threads} (OMP_WAIT_POLICY={ARGS.omp_wait}); Nq=32; k={K}; recall@{K} against exact fp32 MaxSim; "
           f"fast-plaid: {fast_plaid_status()}; peak RSS {peak_gb:.1f} GB; "

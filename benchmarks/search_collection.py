@@ -126,11 +126,36 @@ def dir_kb(path: Path, n: int) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / n / 1024
 
 
-def streamed_collection_row(n: int, workdir: Path, threads: int, n_queries: int) -> None:
-    """A collection too big for the in-memory sizes (100k pages: 53 GB of float32),
-    written chunk by chunk through ``LanceDBIndexer.add`` as indexing would, with the
-    exact reference computed per chunk; then searched through the indexer."""
+def _open_streamed(backend: str, path: Path, manifest, quantization: str, threads: int):
+    if backend == "faiss":
+        from indexers.faiss import create_faiss_indexer
+
+        return create_faiss_indexer(path, manifest, quantization=quantization,
+                                    threads=threads)
     from indexers.lancedb.indexer import LanceDBIndexer
+
+    return LanceDBIndexer(path, manifest, quantization=quantization, threads=threads)
+
+
+def _load_codes(ix, backend: str):
+    """The collection's code index, loaded and its IVF built -> (index, RAM bytes)."""
+    if backend == "faiss":
+        from indexers.faiss.codes import _code_index
+
+        holder = index = _code_index(ix._fresh(), ix.quantization)
+    else:
+        holder = ix._code_searcher().cache(ix._table)
+        index = holder.index
+    if index.coarse_stage() == "ivf":
+        index.centroid_ivf()
+    return index, holder.nbytes
+
+
+def streamed_collection_row(n: int, workdir: Path, threads: int, n_queries: int, *,
+                            backend: str = "lancedb", quantization: str = "binary") -> None:
+    """A collection too big for the in-memory sizes (100k pages: 53 GB of float32),
+    written chunk by chunk through the indexer's ``add`` as indexing would, with the
+    exact reference computed per chunk; then searched through the indexer."""
     from retriever.manifest import EncoderIdentity, Manifest
     from retriever.search.scoring_torch import maxsim_many_torch
     from retriever.search.twostage import best_pages
@@ -139,11 +164,10 @@ def streamed_collection_row(n: int, workdir: Path, threads: int, n_queries: int)
 
     corpus = Corpus(n)
     queries, _ = corpus.queries(n_queries)
-    root = workdir / f"lancedb-streamed-{n}"
+    root = workdir / f"{backend}-streamed-{n}"
     shutil.rmtree(root, ignore_errors=True)
     enc = EncoderIdentity("bench/synthetic", "synthetic", "0", corpus.dim, "multi")
-    ix = LanceDBIndexer(root / "ours", Manifest(enc, "lancedb"), quantization="binary",
-                        threads=threads)
+    ix = _open_streamed(backend, root / "ours", Manifest(enc, backend), quantization, threads)
     boxes = np.zeros((corpus.n_vectors, 4), np.float32)
     exact_scores = np.empty((len(queries), n), np.float32)  # (n_queries, P)
     clock = last = time.perf_counter()
@@ -165,19 +189,17 @@ def streamed_collection_row(n: int, workdir: Path, threads: int, n_queries: int)
     write = time.perf_counter() - clock
     exact = [best_pages(row, K) for row in exact_scores]
     t0 = time.perf_counter()
-    cache = ix._code_searcher().cache(ix._table)
-    if cache.index.coarse_stage() == "ivf":
-        cache.index.centroid_ivf()
+    index, ram = _load_codes(ix, backend)
     load = time.perf_counter() - t0
     log(f"  streamed collection of {n}: written (with the exact reference) in {write:.0f} s, "
-        f"codes loaded in {load:.1f} s, coarse stage {cache.index.coarse_stage()}")
+        f"codes loaded in {load:.1f} s, coarse stage {index.coarse_stage()}")
     mvs = [MultiVector(q, np.zeros((len(q), 4), np.float32), check_norm=False) for q in queries]
     t, out = timed(lambda q: [int(h.key[1:7]) for h in ix.search([q], K)[0]], mvs)
-    name = (f"ours: LanceDBIndexer binary, rerank {default_rerank('binary')}, "
-            f"{cache.index.coarse_stage()}, streamed")
-    add_row("two-stage", name, n, t, out, exact, ram=cache.nbytes / n / 1024,
+    name = (f"ours: {type(ix).__name__} {quantization}, rerank "
+            f"{default_rerank(quantization)}, {index.coarse_stage()}, streamed")
+    add_row("two-stage", name, n, t, out, exact, ram=ram / n / 1024,
             disk=dir_kb(root / "ours", n), build=load,
-            note=f"fp16 table + codes; written in {write:.0f} s")
+            note=f"fp16 vectors + codes; written in {write:.0f} s")
     after_commit_pages = corpus.chunk(0)[0][:10]
     after_commit(ix, after_commit_pages, mvs, float(np.median(t)))
     ix.close()

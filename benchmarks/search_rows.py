@@ -35,7 +35,7 @@ def recall(rankings: list, exact: list) -> float:
 
 
 def through_of(system: str) -> str:
-    if "LanceDBIndexer" in system:
+    if "LanceDBIndexer" in system or "FaissIndexer" in system:
         return "collection"
     return "kernel" if system.startswith("ours") else "peer"
 

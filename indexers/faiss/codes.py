@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from retriever.protocols import ScoredPage
+from retriever.search.scoring_torch import torch_available
 from retriever.types import MultiVector
 
 from .state import LiveView
@@ -96,7 +97,11 @@ def code_search(view: LiveView, queries: list[MultiVector], k: int, *, quantizat
 
     index = _code_index(view, quantization)
     live = [q for q in queries if q.n]
-    found = iter(two_stage_search(index, [q.vectors for q in live], view.gather,
+    # the stored float16 for the torch kernel, which converts block by block; numpy's
+    # float16 matmul is slow, so float32 for it
+    stored = None if torch_available() else np.float32
+    found = iter(two_stage_search(index, [q.vectors for q in live],
+                                  lambda positions: view.gather(positions, dtype=stored),
                                   rerank=max(rerank, k), threads=threads))
     out: list[list[ScoredPage]] = []
     for q in queries:

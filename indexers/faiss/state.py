@@ -24,6 +24,10 @@ from retriever.types import MultiVector, PageRecord
 from .store import Generation, Segment
 
 
+#: up to this many pages ``gather`` copies page by page (a shortlist to rerank)
+_SLICED_PAGES = 4096
+
+
 @dataclass
 class LiveView:
     generation: Generation
@@ -82,12 +86,25 @@ class LiveView:
         hit = sorted_ids[at] == page_ids
         return np.where(hit, self._order[at], -1)
 
-    def gather(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float32 vectors of these live pages back to back -> (vectors (N, d), offsets)."""
+    def gather(self, positions: np.ndarray, *,
+               dtype: Any = np.float32) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of these live pages back to back -> (vectors (N, d), offsets).
+
+        ``dtype``: float32 by default; None keeps the stored dtype (a float16 copy is a
+        tenth of the cost of converting on the host, and the torch kernels convert each
+        block as they score it). A few pages are copied slice by slice, each a contiguous
+        run of its segment; many through one fancy-indexed read per segment.
+        """
         positions = np.asarray(positions, np.int64)
         counts = self.counts[positions]  # (C,)
         offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)  # (C+1,)
-        out = np.empty((int(offsets[-1]), self.dim), np.float32)  # (N, d)
+        stored = self.segments[0].vectors.dtype if self.segments else np.float32
+        out = np.empty((int(offsets[-1]), self.dim), dtype or stored)  # (N, d)
+        if positions.size <= _SLICED_PAGES:
+            for at, p in enumerate(positions.tolist()):
+                out[offsets[at]:offsets[at + 1]] = (
+                    self.segments[self.seg[p]].vectors[self.starts[p]:self.ends[p]])
+            return out, offsets
         segs = self.seg[positions]
         for g in np.unique(segs).tolist():  # one fancy-indexed read per segment
             sel = np.flatnonzero(segs == g)

@@ -543,3 +543,30 @@ def test_device_option_naming_a_missing_device_fails_at_open(tmp_path):
     open_faiss(tmp_path / "c", manifest("multi", 16)).close()
     with pytest.raises(UsageError, match="not available"):
         open_faiss(tmp_path / "c", device="cuda")
+
+
+def test_gather_page_by_page_or_per_segment_and_in_the_stored_dtype(tmp_path, monkeypatch):
+    from indexers.faiss import state
+
+    rng = np.random.default_rng(3)
+    ix = open_faiss(tmp_path / "c", manifest("multi", 16), index_type="flat")
+    docs = [page(f"g{i:02d}", normalized(rng.standard_normal((3 + i % 5, 16))))
+            for i in range(30)]
+    ix.add(docs[:12])
+    ix.add(docs[12:])  # two segments
+    ix.delete(["g04"])
+    view = ix._fresh()
+    positions = np.array([20, 2, 7, 25, 13], np.int64)  # across segments, out of order
+    sliced, offsets = view.gather(positions)
+    stored, stored_offsets = view.gather(positions, dtype=None)
+    monkeypatch.setattr(state, "_SLICED_PAGES", 0)  # the per-segment path
+    fancy, fancy_offsets = view.gather(positions)
+    assert sliced.dtype == np.float32 and stored.dtype == np.float16  # the default storage
+    np.testing.assert_array_equal(sliced, fancy)
+    np.testing.assert_array_equal(offsets, fancy_offsets)
+    np.testing.assert_array_equal(stored_offsets, offsets)
+    np.testing.assert_array_equal(stored.astype(np.float32), sliced)
+    by_key = {d.key: d.embedding.vectors for d in docs}
+    for at, p in enumerate(positions):
+        np.testing.assert_allclose(sliced[offsets[at]:offsets[at + 1]],
+                                   by_key[view.keys[p]], atol=1e-3)  # float16 storage
