@@ -49,14 +49,36 @@ def _centroids_for(pages: int) -> int:
     return DEFAULT_CENTROIDS if pages > FULL_SCAN_PAGES else 0
 
 
+#: pages gathered (as float32) and encoded at a time when codes are built from the stored
+#: vectors: the host holds half a GB of them at most, never a whole generation (49 GB
+#: at 100k ColPali pages)
+_BUILD_PAGES = 1024
+
+
+def _build_codes(view: LiveView, positions: np.ndarray, quantization: str) -> Any:
+    """The codes (and centroids) of the pages at ``positions``, built chunk by chunk;
+    codes and centroids are per vector and per page, so the result is the one-pass one."""
+    from retriever.search.twostage import CodeIndex
+
+    centroids = _centroids_for(len(view))
+    index = None
+    for start in range(0, max(positions.size, 1), _BUILD_PAGES):
+        vectors, offsets = view.gather(positions[start:start + _BUILD_PAGES])
+        part = CodeIndex.build(vectors, offsets, quantization, centroids=centroids)
+        # appending with everything kept grows the arrays in place (amortized copies)
+        index = part if index is None else index.updated(np.arange(index.n_pages), part)
+    return index
+
+
 def _code_index(view: LiveView, quantization: str) -> Any:
     from retriever.search.twostage import CodeIndex
 
     def build() -> Any:
-        vectors, offsets = view.exact_matrix() if view.has_exact() else view.gather(
-            np.arange(len(view)))  # (N, d) float32, (P+1,)
-        return CodeIndex.build(vectors, offsets, quantization,
-                               centroids=_centroids_for(len(view)))
+        if view.has_exact():  # the float32 matrix is in memory already
+            vectors, offsets = view.exact_matrix()  # (N, d), (P+1,)
+            return CodeIndex.build(vectors, offsets, quantization,
+                                   centroids=_centroids_for(len(view)))
+        return _build_codes(view, np.arange(len(view)), quantization)
 
     return view.cached(("codes", quantization), build)
 
@@ -67,8 +89,6 @@ def carry_codes(old: LiveView, new: LiveView, quantization: str) -> bool:
     surviving pages first, in their order, then pages ``old`` did not have (what appends,
     deletes and replacements leave; a compaction reorders, and is built afresh), and
     when the page count stays on the same side of the centroid stage's threshold."""
-    from retriever.search.twostage import CodeIndex
-
     key = ("codes", quantization)
     index = old.built(key)
     step = new.continuation(old) if index is not None and len(new) else None
@@ -81,9 +101,7 @@ def carry_codes(old: LiveView, new: LiveView, quantization: str) -> bool:
     if with_centroids != (index.centroid_offsets is not None):
         return False
     if added.size:
-        vectors, offsets = new.gather(added)  # the added pages only
-        part = CodeIndex.build(vectors, offsets, quantization,
-                               centroids=_centroids_for(len(new)))
+        part = _build_codes(new, added, quantization)  # the added pages only
     else:
         part = index.empty_like()
     new.seed(key, index.updated(kept, part))

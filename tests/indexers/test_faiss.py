@@ -570,3 +570,30 @@ def test_gather_page_by_page_or_per_segment_and_in_the_stored_dtype(tmp_path, mo
     for at, p in enumerate(positions):
         np.testing.assert_allclose(sliced[offsets[at]:offsets[at + 1]],
                                    by_key[view.keys[p]], atol=1e-3)  # float16 storage
+
+
+@pytest.mark.parametrize("quantization", ["binary", "int8"])
+def test_codes_built_chunk_by_chunk_equal_the_one_pass_build(tmp_path, monkeypatch,
+                                                             quantization):
+    """A generation's codes are built from its stored vectors a few pages at a time (the
+    host never holds them all as float32); the result is the one-pass build's."""
+    from indexers.faiss import codes
+    from retriever.search.twostage import CodeIndex
+
+    rng = np.random.default_rng(11)
+    ix = open_faiss(tmp_path / "c", manifest("multi", 16), quantization=quantization)
+    ix.add([page(f"b{i:03d}", normalized(rng.standard_normal((4 + i % 7, 16))))
+            for i in range(600)])  # past the centroid stage's threshold
+    view = ix._fresh()
+    monkeypatch.setattr(codes, "_BUILD_PAGES", 7)
+    chunked = codes._code_index(view, quantization)
+    whole = CodeIndex.build(*view.gather(np.arange(len(view))), quantization,
+                            centroids=codes._centroids_for(len(view)))
+    assert chunked.n_pages == whole.n_pages == 600
+    np.testing.assert_array_equal(chunked.offsets, whole.offsets)
+    np.testing.assert_array_equal(chunked.centroid_offsets, whole.centroid_offsets)
+    for name in ("bits", "values", "scales"):
+        if hasattr(whole.codes, name):
+            np.testing.assert_array_equal(getattr(chunked.codes, name),
+                                          getattr(whole.codes, name))
+    np.testing.assert_array_equal(chunked.centroid_vectors(), whole.centroid_vectors())
