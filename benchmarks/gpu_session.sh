@@ -7,7 +7,9 @@
 #   OUT=/tmp/gpu bash benchmarks/gpu_session.sh
 #
 # Python packages the GPU machine lacks (faiss-cpu, platformdirs, pdf2image) are taken
-# from wheels in .whl/ when that folder exists.
+# from wheels in .whl/ when that folder exists, made beforehand on a machine with PyPI:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#       --platform manylinux_2_28_x86_64 --platform any -d .whl faiss-cpu platformdirs pdf2image
 set -o pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu-session}
