@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from retriever.protocols import ScoredPage
-from retriever.search.device_pages import DevicePages, ranked_by_key, resolve_device
+from retriever.search.device_pages import DevicePages, ranked_by_key
 from retriever.types import MultiVector
 
 from .state import LiveView
@@ -32,7 +32,6 @@ def _pages(view: LiveView, device: str) -> DevicePages:
 def device_search(view: LiveView, queries: list[MultiVector], k: int,
                   device: str) -> list[list[ScoredPage]]:
     """Top ``k`` pages per query by exact MaxSim on ``device`` (half precision)."""
-    resolve_device(device)  # a bad or absent device is a usage error before any upload
     found = _pages(view, device).search([q.vectors for q in queries], k)
     return ranked_by_key(found, view.keys)
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from retriever.protocols import ScoredPage
-from retriever.search.device_pages import DevicePages, ranked_by_key, resolve_device
+from retriever.search.device_pages import DevicePages, ranked_by_key
 from retriever.search.ragged import page_rows
 from retriever.types import MultiVector
 
@@ -32,7 +32,6 @@ class DeviceCache:
     def search(self, cache: Any, queries: list[MultiVector], k: int,
                device: str) -> list[list[ScoredPage]]:
         """Top ``k`` pages per query of ``cache`` (keys, vectors, offsets, version)."""
-        resolve_device(device)  # a bad or absent device is a usage error before any upload
         with self._lock:
             held = self._held
             if held is None or held[0] != (cache.version, device):

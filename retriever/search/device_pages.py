@@ -39,6 +39,7 @@ from ..errors import MissingDependencyError, UsageError
 from ..protocols import ScoredPage
 from .prefilter import page_centroids
 from .ragged import check_offsets
+from .scoring import rank_pages
 
 DEVICE_DTYPES = ("float16", "bfloat16", "float32")
 #: similarities one kernel call materialises at most (elements of the (rows, queries)
@@ -290,8 +291,8 @@ class DevicePages:
             if rerank is None or rerank >= len(self) or not self.store.centroids:
                 scores = self.store.score_all(q).index_select(0, self._slots_on_device)
                 best, at = scores.topk(k, dim=0)  # (k, Q)
-                return [(at[:, j].cpu().numpy(), best[:, j].cpu().numpy())
-                        for j in range(len(queries))]
+                best, at = best.cpu().numpy(), at.cpu().numpy()  # one transfer each
+                return [(at[:, j], best[:, j]) for j in range(len(queries))]
             return self._two_stage(q, k, max(rerank, k))
 
     def _two_stage(self, q: Any, k: int, rerank: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -310,15 +311,8 @@ class DevicePages:
 
 def ranked_by_key(found: Sequence[tuple[np.ndarray, np.ndarray]],
                   keys: np.ndarray) -> list[list[ScoredPage]]:
-    """``DevicePages.search`` results -> scored page keys per query, best first and equal
-    scores in key order, pages without vectors (``-inf``) left out, as the host kernels
-    rank them (``scoring.rank_pages``)."""
-    ranked = []
-    for positions, scores in found:
-        scored = np.isfinite(scores)
-        positions, scores = positions[scored], scores[scored]
-        page_keys = keys[positions]
-        order = sorted(range(len(page_keys)),
-                       key=lambda i: (-float(scores[i]), page_keys[i]))
-        ranked.append([ScoredPage(str(page_keys[i]), float(scores[i])) for i in order])
-    return ranked
+    """``DevicePages.search`` results -> scored page keys per query, ranked as the host
+    kernels rank them (``scoring.rank_pages``: equal scores in key order, pages without
+    vectors left out)."""
+    return [rank_pages(scores, keys[positions], len(positions))
+            for positions, scores in found]
