@@ -36,6 +36,9 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--methods", default="exact,ivf,int8,binary",
                     help="comma list of exact, ivf, ivfpq, hnsw, int8, binary")
     ap.add_argument("--dir", default=None, help="where collections go (default: tmp)")
+    ap.add_argument("--cold", action="store_true",
+                    help="also time each query with the OS page cache dropped first "
+                         "(Linux, as root): the collection's files read from disk")
     return ap.parse_args()
 
 
@@ -53,6 +56,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from retriever.manifest import EncoderIdentity, Manifest  # noqa: E402
+import page_cache  # noqa: E402
 from search_collection import after_commit  # noqa: E402 - the LanceDB rows' measure
 from search_rows import EXTRA  # noqa: E402
 from retriever.search.scoring import maxsim_scores, top_k  # noqa: E402
@@ -79,6 +83,19 @@ def _records(chunk: np.ndarray, first: int) -> list[PageRecord]:
 
 def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _cold_ms(ix, queries: list[np.ndarray], path: Path) -> float | None:
+    """Median ms per query with the page cache dropped before each; None if it cannot be."""
+    times = []
+    for q in queries:
+        if not page_cache.drop(under=path):
+            return None
+        mv = MultiVector(q, np.zeros((len(q), 4), np.float32))
+        t0 = time.perf_counter()
+        ix.search([mv], K)
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
 
 
 def main(args: argparse.Namespace) -> None:
@@ -117,22 +134,26 @@ def main(args: argparse.Namespace) -> None:
             recalls.append(len(got & want) / K)
             top1.append(int(hits[0].key[1:].split(":")[0]) == int(target))
         ms = 1000 * float(np.median(times))
+        cold_ms = _cold_ms(ix, queries, path) if args.cold else None
         base = base or ms
         disk_kib = _dir_bytes(path) / args.pages / 1024
         # the first search after a 10-page commit: the codes follow it, or are rebuilt
         mvs = [MultiVector(q, np.zeros((len(q), 4), np.float32)) for q in queries]
         after_commit(ix, next(corpus.chunks())[1][:10], mvs, ms / 1000)
         rows.append((name, ms, ms / base, float(np.mean(recalls)), float(np.mean(top1)),
-                     build_s, disk_kib, EXTRA[-1]["wait_ms"]))
+                     build_s, disk_kib, EXTRA[-1]["wait_ms"], cold_ms))
         ix.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n{args.pages} pages x {args.vectors} x {args.dim}, {args.queries} queries x "
           f"{len(queries[0])} vectors, {args.threads} threads; peak RSS {peak:.0f} MiB")
     print(f"{'method':8} {'ms/query':>9} {'vs exact':>9} {'recall@10':>10} {'top1':>6} "
-          f"{'index s':>8} {'KiB/page':>9} {'after commit ms':>16}")
-    for name, ms, ratio, rec, t1, build, kib, after in rows:
+          f"{'index s':>8} {'KiB/page':>9} {'after commit ms':>16} {'cold ms':>8}")
+    for name, ms, ratio, rec, t1, build, kib, after, cold in rows:
+        cold_text = "-" if cold is None else f"{cold:.1f}"
         print(f"{name:8} {ms:9.1f} {ratio:9.2f} {rec:10.3f} {t1:6.2f} {build:8.1f} {kib:9.0f} "
-              f"{after:16.1f}")
+              f"{after:16.1f} {cold_text:>8}")
+    if args.cold and not page_cache.can_drop():
+        print("cold: not measured (dropping the page cache needs Linux and root)")
     if not args.dir:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -19,6 +19,7 @@ __all__ = [
     "write_faiss_index",
     "read_faiss_index",
     "load_npy",
+    "will_read",
     "fsync_dir",
     "WriteLock",
 ]
@@ -27,6 +28,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -52,6 +54,34 @@ def write_npy(path: Path, array: np.ndarray) -> None:
 def load_npy(path: Path, *, mmap: bool = False) -> np.ndarray:
     """Load an ``.npy`` file; object arrays (which would need pickle) are refused."""
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def will_read(array: np.ndarray, row_ranges: Iterable[tuple[int, int]]) -> None:
+    """Tell the OS that these rows of a memory-mapped ``.npy`` are about to be read.
+
+    Copying rows out of a memory map that is not in the page cache faults them in a few
+    pages at a time: 128 scattered pages of 264 KB (a rerank shortlist) took 466 ms here
+    that way, 29 ms when the same reads were announced first, since the kernel then issues
+    them together. Only a hint: an array that is not a file mapping, a platform without
+    ``posix_fadvise`` or a file that is gone (a reader of an old generation after garbage
+    collection, which still reads through its mapping) skip it.
+    """
+    filename = getattr(array, "filename", None)
+    if filename is None or not hasattr(os, "posix_fadvise"):
+        return
+    row_bytes = int(np.prod(array.shape[1:], dtype=np.int64)) * array.dtype.itemsize
+    base = int(getattr(array, "offset", 0))
+    try:
+        fd = os.open(filename, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        for start, end in row_ranges:
+            if end > start:
+                os.posix_fadvise(fd, base + start * row_bytes, (end - start) * row_bytes,
+                                 os.POSIX_FADV_WILLNEED)
+    finally:
+        os.close(fd)
 
 
 def write_faiss_index(path: Path, index: Any) -> None:

@@ -21,6 +21,7 @@ from retriever.search.growable import append_rows
 from retriever.search.ragged import page_rows
 from retriever.types import MultiVector, PageRecord
 
+from . import files
 from .store import Generation, Segment
 
 
@@ -101,6 +102,7 @@ class LiveView:
         stored = self.segments[0].vectors.dtype if self.segments else np.float32
         out = np.empty((int(offsets[-1]), self.dim), dtype or stored)  # (N, d)
         if positions.size <= _SLICED_PAGES:
+            self._announce(positions)
             for at, p in enumerate(positions.tolist()):
                 out[offsets[at]:offsets[at + 1]] = (
                     self.segments[self.seg[p]].vectors[self.starts[p]:self.ends[p]])
@@ -113,6 +115,16 @@ class LiveView:
             src = np.repeat(self.starts[positions[sel]], c) + within
             out[np.repeat(offsets[sel], c) + within] = self.segments[g].vectors[src]
         return out, offsets
+
+    def _announce(self, positions: np.ndarray) -> None:
+        """Read-ahead hints for the rows of ``positions``, per segment, before they are
+        copied: a shortlist's pages are scattered over the files, and faulting them in one
+        by one was most of a search whose pages were not cached."""
+        segs = self.seg[positions]
+        for g in np.unique(segs).tolist():
+            sel = positions[segs == g]
+            files.will_read(self.segments[g].vectors,
+                            zip(self.starts[sel].tolist(), self.ends[sel].tolist()))
 
     def carry_exact(self, old: LiveView) -> bool:
         """Start from ``old``'s float32 matrix (if it built one) moved by what changed:

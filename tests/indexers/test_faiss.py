@@ -572,6 +572,42 @@ def test_gather_page_by_page_or_per_segment_and_in_the_stored_dtype(tmp_path, mo
                                    by_key[view.keys[p]], atol=1e-3)  # float16 storage
 
 
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+def test_gather_announces_exactly_the_rows_it_reads_from_the_files(tmp_path, monkeypatch):
+    """A shortlist's rows are announced to the OS before they are copied (read-ahead for
+    pages not in the page cache); each hint covers one page's bytes in its vectors file."""
+    rng = np.random.default_rng(5)
+    ix = open_faiss(tmp_path / "c", manifest("multi", 16), index_type="flat")
+    ix.add([page(f"h{i:02d}", normalized(rng.standard_normal((2 + i % 4, 16))))
+            for i in range(10)])
+    ix.add([page(f"k{i:02d}", normalized(rng.standard_normal((3, 16)))) for i in range(6)])
+    ix.close()
+    view = open_faiss(tmp_path / "c")._fresh()  # segments memory-mapped from disk
+    hints: list[tuple[int, int, int]] = []
+    real = os.posix_fadvise
+
+    def record(fd: int, offset: int, length: int, advice: int) -> None:
+        hints.append((os.readlink(f"/proc/self/fd/{fd}"), offset, length))
+        assert advice == os.POSIX_FADV_WILLNEED
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    positions = np.array([12, 3, 0, 15], np.int64)  # both segments
+    vectors, offsets = view.gather(positions, dtype=None)
+    assert len(hints) == positions.size
+    announced = set()
+    for name, offset, length in hints:
+        with open(name, "rb") as f:
+            f.seek(offset)
+            announced.add(f.read(length))
+    assert announced == {vectors[offsets[i]:offsets[i + 1]].tobytes()
+                         for i in range(positions.size)}
+
+
+def test_read_hints_skip_arrays_that_are_not_file_mappings():
+    files.will_read(np.zeros((4, 2), np.float16), [(0, 2)])  # nothing to announce, no error
+
+
 @pytest.mark.parametrize("quantization", ["binary", "int8"])
 def test_codes_built_chunk_by_chunk_equal_the_one_pass_build(tmp_path, monkeypatch,
                                                              quantization):
