@@ -19,8 +19,10 @@ Per compressor (and colpali-engine's ``HierarchicalTokenPooler`` at the same fac
 threads): vectors per page, bytes per page (fp16 vectors, and binary codes: 1 bit per
 dimension), recall@10 against exact uncompressed MaxSim, top-region agreement (the best
 region of ``retriever.grounding.ground`` on the compressed page is the uncompressed
-one's), target@1 and target@10 on the structured pages (the page a query was made
-from is still first, still in the top 10) and compression ms per page. ``--json``: one object per row as the last lines.
+one's), target@1 and target@10 (the page a query was made from, on the structured pages,
+or the page it is labelled with, on the real ones, is still first, still in the top 10),
+target@10 kept (target@10 as a fraction of the uncompressed collection's: how much of the
+relevance recall the compression keeps) and compression ms per page. ``--json``: one object per row as the last lines.
 """
 
 from __future__ import annotations
@@ -138,14 +140,20 @@ def real():
                     records.extend(r.indexer.get([f"{doc}:{number}"]))
                 except Exception:  # noqa: BLE001 - past the document's last page
                     break
-        texts = [json.loads(line)["text"] for name in ("questions.jsonl", "generated.jsonl")
-                 for line in (Path(__file__).parent / "eval_sets" / name).read_text().splitlines()
-                 if line.strip()]
-        queries = r.encoder.encode_queries(texts)
+        labelled = [json.loads(line) for name in ("questions.jsonl", "generated.jsonl")
+                    for line in (Path(__file__).parent / "eval_sets" / name).read_text()
+                    .splitlines() if line.strip()]
+        # each query's labelled page (file name and page number), as a position in records
+        where = {(Path(rec.source).name, rec.page_number): i for i, rec in enumerate(records)}
+        found = [q for q in labelled if (q["source"], q["page"]) in where]
+        if len(found) < len(labelled):
+            log(f"  {len(labelled) - len(found)} labelled queries name a page not indexed")
+        targets = [where[q["source"], q["page"]] for q in found]
+        queries = r.encoder.encode_queries([q["text"] for q in found])
     pages = [rec.embedding for rec in records]
     # real questions are about one passage: ground each on the page exact search puts first
     grounding = [(int(best[0]), q) for q, best in zip(queries, top10(queries, pages))]
-    return pages, [list(rec.regions) for rec in records], queries, grounding, None
+    return pages, [list(rec.regions) for rec in records], queries, grounding, targets
 
 
 # -- measuring --------------------------------------------------------------------------
@@ -202,6 +210,10 @@ def row(corpus: str, system: str, pages, compressed, ms_per_page, queries, regio
                      top_region_agreement=None if agree is None else round(agree, 3),
                      ms_per_page=None if ms_per_page is None else round(ms_per_page, 2)))
     r = ROWS[-1]
+    # relevance kept: the labelled page's recall@10 as a fraction of the uncompressed one's
+    base = next((b for b in ROWS if b["corpus"] == corpus and b["system"] == "uncompressed"), r)
+    r["target_at_10_kept"] = (None if found is None or not base["target_at_10"]
+                              else round(found / base["target_at_10"], 3))
     log(f"  {corpus} {system}: {r['vectors_per_page']} vectors/page, recall {rec:.3f}, "
         f"target@1 {r['target_at_1']}, target@10 {r['target_at_10']}, "
         f"agreement {r['top_region_agreement']}, {r['ms_per_page']} ms/page")
@@ -263,7 +275,8 @@ def main() -> None:
     if ARGS.real_pages:
         run_corpus("real (text/minilm)", *real())
     cols = ["corpus", "system", "vectors_per_page", "kb_per_page_fp16", "kb_per_page_binary",
-            "recall_at_10", "target_at_1", "target_at_10", "top_region_agreement", "ms_per_page"]
+            "recall_at_10", "target_at_1", "target_at_10", "target_at_10_kept",
+            "top_region_agreement", "ms_per_page"]
     print(" | ".join(cols))
     for r in ROWS:
         print(" | ".join(str(r[c]) for c in cols))
