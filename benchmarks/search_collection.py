@@ -162,7 +162,7 @@ def _load_codes(ix, backend: str):
     if backend == "faiss":
         from indexers.faiss.codes import _code_index
 
-        holder = index = _code_index(ix._fresh(), ix.quantization)
+        holder = index = _code_index(ix._fresh(), ix.quantization, ix.path)
     else:
         holder = ix._code_searcher().cache(ix._table)
         index = holder.index

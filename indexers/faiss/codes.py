@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = ["carry_codes", "check_quantization", "code_search", "default_rerank"]
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from retriever.protocols import ScoredPage
 from retriever.search.scoring_torch import torch_available
 from retriever.types import MultiVector
 
+from . import segment_codes
 from .state import LiveView
 
 
@@ -70,10 +72,17 @@ def _build_codes(view: LiveView, positions: np.ndarray, quantization: str) -> An
     return index
 
 
-def _code_index(view: LiveView, quantization: str) -> Any:
+def _code_index(view: LiveView, quantization: str, directory: Path | None = None) -> Any:
+    """The view's code index, built once: from its segments' code files in ``directory``
+    when they all have one (``segment_codes``), else from the stored vectors."""
     from retriever.search.twostage import CodeIndex
 
     def build() -> Any:
+        if directory is not None:
+            stored = segment_codes.stored_code_index(view, directory, quantization,
+                                                     _centroids_for(len(view)) > 0)
+            if stored is not None:
+                return stored
         if view.has_exact():  # the float32 matrix is in memory already
             vectors, offsets = view.exact_matrix()  # (N, d), (P+1,)
             return CodeIndex.build(vectors, offsets, quantization,
@@ -109,11 +118,12 @@ def carry_codes(old: LiveView, new: LiveView, quantization: str) -> bool:
 
 
 def code_search(view: LiveView, queries: list[MultiVector], k: int, *, quantization: str,
-                rerank: int, threads: int | None = None) -> list[list[ScoredPage]]:
+                rerank: int, threads: int | None = None,
+                directory: Path | None = None) -> list[list[ScoredPage]]:
     """Top ``k`` per query: code shortlist of ``rerank`` pages, then exact MaxSim."""
     from retriever.search.twostage import two_stage_search
 
-    index = _code_index(view, quantization)
+    index = _code_index(view, quantization, directory)
     live = [q for q in queries if q.n]
     # the stored float16 for the torch kernel, which converts block by block; numpy's
     # float16 matmul is slow, so float32 for it

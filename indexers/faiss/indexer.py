@@ -249,7 +249,8 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
                     ids = np.arange(next_id, next_id + len(chunk), dtype=np.int64)
                     next_id += len(chunk)
                     segments.append(write_records(self.path, f"seg-{number:08d}-{part}s",
-                                                  chunk, ids, dtype, view.dim))
+                                                  chunk, ids, dtype, view.dim,
+                                                  self.quantization))
                 replaced = [view.by_key[k] for k in rewritten if k in view.by_key]
                 if not (rewritten or gone or compact):
                     return 0
@@ -259,7 +260,8 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
                         else store.merge_plan(segments, frozenset(deleted)))
                 if plan:
                     merged, dropped = merge_segments(self.path, f"seg-{number:08d}-1",
-                                                     segments, plan, deleted)
+                                                     segments, plan, deleted,
+                                                     self.quantization)
                     segments = [s for s in segments if s.name not in plan] + merged
                     deleted -= dropped
                 new_gen = Generation(number, dtype, next_id, tuple(s.name for s in segments),
@@ -354,7 +356,7 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
             return search.exact_search(view, queries, k, threads)
         if coded:
             return codes.code_search(view, queries, k, quantization=self.quantization,
-                                     rerank=budget, threads=threads)
+                                     rerank=budget, threads=threads, directory=self.path)
         with self._lock:  # the FAISS token index is updated in place by commits
             view, index = self._fresh(), self._index
             if index is None:  # dropped by a commit in between

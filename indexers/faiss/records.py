@@ -14,7 +14,7 @@ from retriever.records import check_records, record_paths
 from retriever.staging import StagedDocument, staged_batches
 from retriever.types import PageRecord
 
-from . import store
+from . import segment_codes, store
 from .ann import MAX_VECTORS_PER_PAGE
 from .store import Segment
 
@@ -46,8 +46,9 @@ def staged_chunks(staged: Sequence[StagedDocument], paths: Mapping[str, Sequence
 
 
 def write_records(path: Path, name: str, records: Sequence[PageRecord], ids: np.ndarray,
-                  dtype: str, dim: int) -> Segment:
-    """Write ``records`` (page ids ``ids``) as segment ``name``; -> it, memory-mapped."""
+                  dtype: str, dim: int, quantization: str = "none") -> Segment:
+    """Write ``records`` (page ids ``ids``) as segment ``name``; -> it, memory-mapped.
+    A quantized collection's segment gets its codes file too (``segment_codes``)."""
     counts = np.array([r.embedding.n for r in records], dtype=np.int64)  # (P,)
     if counts.sum():
         vectors = np.concatenate([r.embedding.vectors for r in records]).astype(dtype)  # (N, d)
@@ -64,13 +65,17 @@ def write_records(path: Path, name: str, records: Sequence[PageRecord], ids: np.
               **({} if r.embedding.counts is None
                  else {"counts": r.embedding.counts.tolist()})}
              for r in records]
+    offsets = np.concatenate(([0], np.cumsum(counts)))
     store.write_segment(path, name, ids, metas, [r.regions for r in records], vectors, boxes,
-                        np.concatenate(([0], np.cumsum(counts))))
+                        offsets)
+    if quantization != "none":
+        segment_codes.write_codes(path, name, vectors, offsets, quantization)
     return store.load_segment(path, name)  # memory-mapped from here on
 
 
 def merge_segments(path: Path, name: str, segments: Sequence[Segment], plan: Sequence[str],
-                   deleted: set[int]) -> tuple[list[Segment], set[int]]:
+                   deleted: set[int], quantization: str = "none"
+                   ) -> tuple[list[Segment], set[int]]:
     """Write the live pages of the ``plan`` segments as segment ``name``.
 
     Returns the new segment (none when every page was deleted) and the deleted page ids
@@ -87,6 +92,9 @@ def merge_segments(path: Path, name: str, segments: Sequence[Segment], plan: Seq
     boxes = np.concatenate([s.boxes[a:b] for s, a, b in spans])  # (N, 4)
     metas = [{k: v for k, v in s.metas[r].items() if k != "page_id"} for s, r in keep]
     ids = np.array([s.page_ids[r] for s, r in keep], dtype=np.int64)  # ids survive merges
+    offsets = np.concatenate(([0], np.cumsum(counts)))
     store.write_segment(path, name, ids, metas, [s.regions[r] for s, r in keep], vectors,
-                        boxes, np.concatenate(([0], np.cumsum(counts))))
+                        boxes, offsets)
+    if quantization != "none":
+        segment_codes.write_merged_codes(path, name, keep, vectors, offsets, quantization)
     return [store.load_segment(path, name)], dropped

@@ -9,6 +9,7 @@ A collection directory holds::
     seg-00000007-0.boxes.npy      (n_vectors, 4) float32
     seg-00000007-0.offsets.npy    (n_pages + 1,) int64: page p owns rows offsets[p]:[p+1]
     seg-00000007-0.pages.jsonl    one line per page: page id, identity, size, regions
+    seg-00000007-0.codes-binary.npz  a quantized collection's codes of the segment (optional)
     index-00000007.faiss          the FAISS index (faiss.write_index; no pickle anywhere)
     index-00000007.pages.npy      (n_pages, 2) int64: page id and vector count in the index
 
@@ -36,6 +37,7 @@ __all__ = [
     "read_generation",
     "read_manifest",
     "segment_files",
+    "code_file",
     "write_generation",
     "write_segment",
 ]
@@ -122,6 +124,12 @@ class Segment:
 
 def segment_files(name: str) -> list[str]:
     return [name + suffix for suffix in _SEGMENT_SUFFIXES]
+
+
+def code_file(name: str, quantization: str) -> str:
+    """The optional codes file of segment ``name`` (``segment_codes``): derived from its
+    vectors, so a segment is whole without it."""
+    return f"{name}.codes-{quantization}.npz"
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -238,6 +246,7 @@ def collect_garbage(path: Path, gen: Generation) -> None:
     keep = {CURRENT, MANIFEST, files.LOCK_NAME, gen.file_name}
     for seg in gen.segments:
         keep.update(segment_files(seg))
+        keep.update(code_file(seg, q) for q in ("binary", "int8"))
     if gen.index:
         keep.update((gen.index["file"], gen.index["pages"]))
     removed = False
