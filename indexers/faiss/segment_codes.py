@@ -70,18 +70,20 @@ def write_codes(path: Path, name: str, vectors: np.ndarray, offsets: np.ndarray,
     _save(path, code_file(name, quantization), _joined(parts))
 
 
-def _load(path: Path, segment: Segment, quantization: str) -> dict[str, np.ndarray] | None:
-    """The segment's code arrays, or None when its file is missing or does not fit it."""
+def _load(path: Path, segment: Segment, quantization: str,
+          members: tuple[str, ...] | None = None) -> dict[str, np.ndarray] | None:
+    """The segment's code arrays (``members`` of them, default all), or None when its file
+    is missing, unreadable or does not fit the segment."""
     try:
         with np.load(path / code_file(segment.name, quantization), allow_pickle=False) as z:
-            arrays = {key: z[key] for key in z.files}
+            arrays = {key: z[key] for key in (members or z.files)}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
     main = arrays.get("bits" if quantization == "binary" else "values")
     cents, centroids = arrays.get("centroid_offsets"), arrays.get("centroid_values")
-    if (main is None or main.shape[0] != int(segment.offsets[-1]) or cents is None
-            or centroids is None or cents.size != segment.offsets.size
-            or int(cents[-1]) != centroids.shape[0]):
+    if ((main is not None and main.shape[0] != int(segment.offsets[-1]))
+            or cents is None or cents.size != segment.offsets.size
+            or (centroids is not None and int(cents[-1]) != centroids.shape[0])):
         return None
     return arrays
 
@@ -136,30 +138,68 @@ def write_merged_codes(path: Path, name: str, spans: list[tuple[Segment, int]],
     _save(path, code_file(name, quantization), _joined(parts))
 
 
+def _member_shapes(quantization: str, dim: int) -> dict[str, tuple[tuple[int, ...], Any, bool]]:
+    """Per array of a codes file: (trailing shape, dtype, per centroid rather than per
+    vector)."""
+    shapes: dict[str, tuple[tuple[int, ...], Any, bool]] = {}
+    if quantization == "binary":
+        shapes["bits"] = (((dim + 7) // 8,), np.uint8, False)
+    else:
+        shapes["values"] = ((dim,), np.int8, False)
+        shapes["scales"] = ((), np.float32, False)
+    shapes["centroid_values"] = ((dim,), np.int8, True)
+    shapes["centroid_scales"] = ((), np.float32, True)
+    return shapes
+
+
 def stored_code_index(view: LiveView, path: Path, quantization: str,
                       centroids: bool) -> Any | None:
     """The view's ``CodeIndex`` from its segments' code files (the live pages, in view
-    order), with the centroid stage when ``centroids``; None when a segment has none."""
+    order), with the centroid stage when ``centroids``; None when a segment has none.
+
+    The result is allocated once and filled a segment at a time, so memory stays the
+    codes themselves plus one segment's file (int8 codes of 100k ColPali pages are 13 GB).
+    """
     from retriever.search.quantization import BinaryCodes, Int8Codes
+    from retriever.search.ragged import page_rows
     from retriever.search.twostage import CodeIndex
 
     # the view lists each segment's live pages in segment order (LiveView.build)
     if not len(view) or np.any(np.diff(view.seg) < 0):
         return None
-    parts = []
-    for g, segment in enumerate(view.segments):
-        arrays = _load(path, segment, quantization)
+    live_rows = [view.row[view.seg == g] for g in range(len(view.segments))]
+    cent_counts = []
+    for segment, rows in zip(view.segments, live_rows):  # pass 1: the small offsets
+        arrays = _load(path, segment, quantization, ("centroid_offsets",))
         if arrays is None:
             return None
-        parts.append(_pages(arrays, segment.offsets, view.row[view.seg == g]))
-    joined = _joined(parts)
+        cent_counts.append(np.diff(arrays["centroid_offsets"])[rows])
+    per_page = np.concatenate(cent_counts)  # (P,) centroids of each live page
+    cent_offsets = np.concatenate(([0], np.cumsum(per_page))).astype(np.int64)
+    shapes = _member_shapes(quantization, view.dim)
+    totals = {False: view.n_vectors, True: int(cent_offsets[-1])}
+    out = {key: np.empty((totals[per_centroid], *tail), dtype)
+           for key, (tail, dtype, per_centroid) in shapes.items()}
+    at = {False: 0, True: 0}
+    for segment, rows in zip(view.segments, live_rows):  # pass 2: one segment at a time
+        arrays = _load(path, segment, quantization, tuple(shapes) + ("centroid_offsets",))
+        if arrays is None:
+            return None
+        picks = {False: page_rows(segment.offsets, rows),
+                 True: page_rows(arrays["centroid_offsets"], rows)}
+        for key, (tail, _, per_centroid) in shapes.items():
+            value = arrays[key]
+            if value.shape[1:] != tail:
+                return None
+            chosen = picks[per_centroid]
+            out[key][at[per_centroid]:at[per_centroid] + chosen.size] = value[chosen]
+        at = {c: at[c] + picks[c].size for c in at}
     if quantization == "binary":
-        codes: Any = BinaryCodes(joined["bits"], view.dim)
+        codes: Any = BinaryCodes(out["bits"], view.dim)
     else:
-        codes = Int8Codes(joined["values"], joined["scales"])
+        codes = Int8Codes(out["values"], out["scales"])
     offsets = np.concatenate(([0], np.cumsum(view.counts))).astype(np.int64)
     if not centroids:
         return CodeIndex(codes, offsets)
-    coarse = Int8Codes(joined["centroid_values"], joined["centroid_scales"])
-    return CodeIndex(codes, offsets, centroid_offsets=joined["centroid_offsets"],
-                     coarse_codes=coarse)
+    coarse = Int8Codes(out["centroid_values"], out["centroid_scales"])
+    return CodeIndex(codes, offsets, centroid_offsets=cent_offsets, coarse_codes=coarse)
