@@ -3,11 +3,13 @@
 With a quantized collection, stage 1 is code MaxSim from ``retriever.search.twostage`` (binary or
 int8 codes, plus a few centroids per page for large collections) instead of a FAISS index,
 and stage 2 is exact MaxSim on the full vectors, read from the memory-mapped segments for
-the shortlisted pages only. The collection keeps full vectors on disk either way, so the
-codes are derived from them: built in memory the first time a generation is searched and
-reused until the next commit. A commit does not build them again: the next generation's
-view gets the previous one's codes moved by what changed (``carry_codes``: pages removed
-are dropped, only the added pages are encoded), as the LanceDB backend does.
+the shortlisted pages only. The codes are derived from the full vectors: each segment's
+are written beside it at commit (``segment_codes``), and a process assembles a
+generation's code index from those files the first time it searches it (or encodes the
+stored vectors of a segment that has none), then reuses it until the next commit. A commit
+does not assemble them again: the next generation's view gets the previous one's codes
+moved by what changed (``carry_codes``: pages removed are dropped, only the added pages are
+encoded), as the LanceDB backend does.
 """
 
 from __future__ import annotations
