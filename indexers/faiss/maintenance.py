@@ -3,7 +3,8 @@
 A mixin of ``FaissIndexer`` (``MaintainableIndexer``), kept apart so the indexer stays
 about its reads and writes. Commits already merge segments (``store.merge_plan``) and
 remove the files of old generations (``store.collect_garbage``); ``optimize`` goes
-further: one segment without deleted pages and a FAISS index rebuilt without tombstones.
+further: one segment without deleted pages and a FAISS index rebuilt without tombstones,
+and in a quantized collection a codes file for every segment that lacks a usable one.
 Old generations go at once, whatever ``keep`` says: a reader that loses a file retries
 from ``CURRENT``, and files it has mapped stay readable after they are unlinked.
 """
@@ -23,7 +24,7 @@ from retriever.errors import RetrieverError
 from retriever.integrity import PageChecker, VerifyReport, short
 from retriever.maintenance import OptimizeReport, StorageStats, disk_bytes
 
-from . import store
+from . import segment_codes, store
 from .ann import TokenIndex
 from .store import Generation, Segment
 
@@ -69,6 +70,10 @@ class FaissMaintenance:
             else:
                 with self._lock, self._writer:
                     store.collect_garbage(self.path, self._fresh().generation)
+            if self.quantization != "none":  # segments of older versions get their codes
+                with self._lock, self._writer:
+                    segment_codes.write_missing(self.path, self._fresh().segments,
+                                                self.quantization)
         except (OSError, RetrieverError) as exc:
             raise RetrieverError(f"optimizing collection {self.name!r} failed: {short(exc)}",
                                  hint="the committed generation is untouched; retry later"

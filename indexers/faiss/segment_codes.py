@@ -16,7 +16,7 @@ in memory, as before, and the generation's search is the same either way.
 
 from __future__ import annotations
 
-__all__ = ["write_codes", "write_merged_codes", "stored_code_index"]
+__all__ = ["write_codes", "write_merged_codes", "write_missing", "stored_code_index"]
 
 import zipfile
 from itertools import groupby
@@ -136,6 +136,17 @@ def write_merged_codes(path: Path, name: str, spans: list[tuple[Segment, int]],
         assert arrays is not None
         parts.append(_pages(arrays, segment.offsets, np.array([r for _, r in run], np.int64)))
     _save(path, code_file(name, quantization), _joined(parts))
+
+
+def write_missing(path: Path, segments: list[Segment], quantization: str) -> int:
+    """Write the codes file of every segment without a usable one (a collection written
+    before they existed; a damaged file); -> how many were written."""
+    written = 0
+    for segment in segments:
+        if _load(path, segment, quantization) is None:
+            write_codes(path, segment.name, segment.vectors, segment.offsets, quantization)
+            written += 1
+    return written
 
 
 def _member_shapes(quantization: str, dim: int) -> dict[str, tuple[tuple[int, ...], Any, bool]]:

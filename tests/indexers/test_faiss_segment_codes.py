@@ -4,6 +4,8 @@ process instead of re-encoding, and never needed (a segment without one still se
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,19 @@ def test_an_unquantized_collection_writes_no_code_files(tmp_path):
     ix = open_faiss(tmp_path / "c", manifest("multi", 16), index_type="flat")
     ix.add([page("a", normalized(np.eye(16)[:4]))])
     assert not [p for p in (tmp_path / "c").iterdir() if ".codes-" in p.name]
+
+
+def test_optimize_gives_segments_of_an_older_collection_their_code_files(tmp_path):
+    ix = _collection(tmp_path / "c", "binary", commits=2)
+    ix.optimize(keep=timedelta(0))  # one clean segment
+    for p in (tmp_path / "c").glob("*.codes-*"):
+        p.unlink()  # as a collection written before code files existed
+    reader = open_faiss(tmp_path / "c")
+    assert segment_codes.stored_code_index(reader._fresh(), tmp_path / "c", "binary",
+                                           True) is None
+    reader.optimize(keep=timedelta(0))
+    view = reader._fresh()
+    stored = segment_codes.stored_code_index(view, tmp_path / "c", "binary",
+                                             codes._centroids_for(len(view)) > 0)
+    assert stored is not None
+    _same_index(stored, codes._build_codes(view, np.arange(len(view)), "binary"))
