@@ -93,19 +93,6 @@ def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _cold_ms(ix, queries: list[np.ndarray], path: Path) -> float | None:
-    """Median ms per query with the page cache dropped before each; None if it cannot be."""
-    times = []
-    for q in queries:
-        if not page_cache.drop(under=path):
-            return None
-        mv = MultiVector(q, np.zeros((len(q), 4), np.float32))
-        t0 = time.perf_counter()
-        ix.search([mv], K)
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
-
-
 def main(args: argparse.Namespace) -> None:
     from synthetic import Corpus
 
@@ -150,7 +137,10 @@ def main(args: argparse.Namespace) -> None:
         wait_ms = EXTRA[-1]["wait_ms"]
         if args.concurrent:
             concurrent(ix, mvs, name, args.pages, threads=args.concurrent, rounds=3)
-        cold_ms = _cold_ms(ix, queries, path) if args.cold else None  # last: it empties caches
+        # last: it empties the caches the searches above used
+        cold = page_cache.timed_cold(lambda mv: ix.search([mv], K), mvs, path) if args.cold \
+            else None
+        cold_ms = None if cold is None else 1000 * float(np.median(cold[0]))
         ix.close()
         # what a new process pays before its first answer: opening, and the codes (read
         # from the segments' code files, or encoded from every stored vector)

@@ -11,11 +11,14 @@ it could.
 
 from __future__ import annotations
 
-__all__ = ["can_drop", "drop"]
+__all__ = ["can_drop", "drop", "timed_cold"]
 
 import ctypes
 import os
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 _CONTROL = Path("/proc/sys/vm/drop_caches")
 _MADV_DONTNEED = 4
@@ -49,3 +52,18 @@ def drop(under: Path | None = None) -> bool:
     except OSError:
         return False
     return True
+
+
+def timed_cold(search: Callable[[Any], Any], queries: Sequence[Any],
+               under: Path) -> tuple[list[float], list[Any]] | None:
+    """Each query timed right after the page cache (and this process's mappings of the
+    files below ``under``) is dropped -> (seconds, results), or None where it cannot be
+    dropped."""
+    times, results = [], []
+    for q in queries:
+        if not drop(under=under):
+            return None
+        start = time.perf_counter()
+        results.append(search(q))
+        times.append(time.perf_counter() - start)
+    return times, results

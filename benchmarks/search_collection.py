@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+import page_cache
 from retriever.search.twostage import default_rerank
 from search_peers import lancedb_native
 from search_rows import EXTRA, K, add_row, log, timed
@@ -126,22 +127,6 @@ def concurrent(ix, mvs: list, name: str, n: int, threads: int = 8, rounds: int =
                       ratio=round(parallel / serial, 2)))
 
 
-def _cold_pass(search, mvs: list, root: Path):
-    """Each query timed right after the OS page cache is dropped -> (times, rankings), or
-    None where it cannot be dropped (not Linux, not root)."""
-    import page_cache
-
-    times, outs = [], []
-    for q in mvs:
-        if not page_cache.drop(under=root):
-            log("  cold pass: not measured (dropping the page cache needs Linux and root)")
-            return None
-        start = time.perf_counter()
-        outs.append(search(q))
-        times.append(time.perf_counter() - start)
-    return np.array(times), outs
-
-
 def dir_kb(path: Path, n: int) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / n / 1024
 
@@ -226,10 +211,12 @@ def streamed_collection_row(n: int, workdir: Path, threads: int, n_queries: int,
             note=f"fp16 vectors + codes; written in {write:.0f} s")
     t, out = timed(search, mvs)  # the same queries again: their pages are cached now
     add_row("two-stage", name + ", warm (2nd pass)", n, t, out, exact, ram=ram / n / 1024)
-    cold = _cold_pass(search, mvs, root)
-    if cold is not None:
-        add_row("two-stage", name + ", cold (page cache dropped per query)", n, *cold, exact,
-                ram=ram / n / 1024)
+    cold = page_cache.timed_cold(search, mvs, root)
+    if cold is None:
+        log("  cold pass: not measured (dropping the page cache needs Linux and root)")
+    else:
+        add_row("two-stage", name + ", cold (page cache dropped per query)", n,
+                np.array(cold[0]), cold[1], exact, ram=ram / n / 1024)
         timed(search, mvs)  # warm again, so the commit below is timed as before
     after_commit_pages = corpus.chunk(0)[0][:10]
     after_commit(ix, after_commit_pages, mvs, float(np.median(t)))

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from retriever.protocols import ScoredPage
+from retriever.search.scoring import rank_pages
 from retriever.search.scoring_torch import torch_available
 from retriever.types import MultiVector
 
@@ -140,8 +141,5 @@ def code_search(view: LiveView, queries: list[MultiVector], k: int, *, quantizat
             scores = np.zeros(pages.size, np.float32)
         else:
             pages, scores = next(found)  # (r,), (r,) best first
-        ranked = sorted(zip(pages.tolist(), scores.tolist()),
-                        key=lambda ps: (-ps[1], view.keys[ps[0]]))[:k]
-        out.append([ScoredPage(str(view.keys[p]), float(s)) for p, s in ranked
-                    if np.isfinite(s)])
+        out.append(rank_pages(scores, view.keys[pages], k))
     return out

@@ -52,6 +52,7 @@ import numpy as np
 
 from retriever.errors import RetrieverError
 from retriever.manifest import Manifest
+from retriever.search.quantization import QUANTIZATIONS
 from retriever.regions.columns import LazyRegions, regions_object
 from retriever.types import Region
 
@@ -246,7 +247,7 @@ def collect_garbage(path: Path, gen: Generation) -> None:
     keep = {CURRENT, MANIFEST, files.LOCK_NAME, gen.file_name}
     for seg in gen.segments:
         keep.update(segment_files(seg))
-        keep.update(code_file(seg, q) for q in ("binary", "int8"))
+        keep.update(code_file(seg, q) for q in QUANTIZATIONS if q != "none")
     if gen.index:
         keep.update((gen.index["file"], gen.index["pages"]))
     removed = False
