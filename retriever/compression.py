@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import RetrieverError, UsageError
 from .protocols import Compressor
-from .types import MultiVector
+from .types import MultiVector, Region
 
 #: a vector whose box covers this much of the page is a page-level (global) vector: a
 #: compressor keeps it as it is (it says nothing about where, and merging it with patch
@@ -125,11 +125,20 @@ def check_compressed(name: str, before: MultiVector, after: object) -> MultiVect
     return after
 
 
-def compress_all(name: str, compressor: Compressor,
-                 pages: Sequence[MultiVector]) -> list[MultiVector]:
-    """Every page of one encoder batch through ``compressor``, each result checked."""
-    return [check_compressed(name, mv, compressor.compress(mv)) for mv in pages]
+def compress_all(name: str, compressor: Compressor, pages: Sequence[MultiVector],
+                 regions: Sequence[Sequence[Region]] | None = None) -> list[MultiVector]:
+    """Every page of one encoder batch through ``compressor``, each result checked.
 
+    ``regions`` (one list per page) reach only a compressor that declares
+    ``uses_regions``, so one written against the plain ``compress(mv)`` keeps working.
+    """
+    if regions is None or not getattr(compressor, "uses_regions", False):
+        return [check_compressed(name, mv, compressor.compress(mv)) for mv in pages]
+    if len(regions) != len(pages):
+        raise RetrieverError(f"compressor {name!r}: {len(pages)} pages but "
+                             f"{len(regions)} region lists")
+    return [check_compressed(name, mv, compressor.compress(mv, regions=page_regions))
+            for mv, page_regions in zip(pages, regions)]
 
 
 def batch_compressor(stored: str | None):

@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = ["PAGE_BATCH", "Compress", "DocumentOutcome", "document_records",
            "encode_document", "page_batch"]
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,15 +25,16 @@ from .ingest.producer import (
     PageReady,
 )
 from .protocols import Encoder, OCREngine
-from .types import MultiVector, Page, PageRecord
+from .types import MultiVector, Page, PageRecord, Region
 
 #: pages encoded together when an encoder does not say (``Encoder.page_batch``); also
 #: the unit of staging, so at most this many pages are encoded again after a crash
 PAGE_BATCH = 8
 
 Event = PageReady | DocumentEnd | DocumentFailed
-#: a collection's compressor over one encoded batch (``compression.compress_all``)
-Compress = Callable[[list[MultiVector]], list[MultiVector]]
+#: a collection's compressor over one encoded batch and its pages' regions
+#: (``compression.compress_all``)
+Compress = Callable[[list[MultiVector], list[Sequence[Region]]], list[MultiVector]]
 
 
 def page_batch(encoder: Encoder) -> int:
@@ -81,7 +82,7 @@ def encode_document(job: DocumentJob, events: Iterable[Event], encoder: Encoder,
         nonlocal encoded, any_regions
         vectors: list[MultiVector] = encoder.encode_pages(batch)
         if compress is not None:
-            vectors = compress(vectors)
+            vectors = compress(vectors, [p.regions for p in batch])
         records = [PageRecord.from_page(p, mv) for p, mv in zip(batch, vectors)]
         batch.clear()
         any_regions = any_regions or any(r.regions for r in records)

@@ -172,7 +172,13 @@ class OCREngine(Protocol):
 
 @runtime_checkable
 class Compressor(Protocol):
-    """Reduces the number of vectors of a page while keeping each one's box."""
+    """Reduces the number of vectors of a page while keeping each one's box.
+
+    A compressor that sets ``uses_regions = True`` is called as
+    ``compress(mv, regions=page_regions)`` with the page's OCR or text-layer regions
+    (possibly empty), so it can keep its groups inside paragraphs; any other is called
+    as ``compress(mv)``.
+    """
 
     name: str
 

@@ -57,6 +57,9 @@ def register_compressors(register) -> None:
                  Option("linkage", str, "average", "how clusters are joined (scipy "
                         "linkage on the distance matrix)",
                         choices=("average", "ward", "complete", "weighted")),
+                 Option("within_regions", bool, True, "keep each cluster inside one of "
+                        "the page's paragraphs while the budget allows, and keep at least "
+                        "one vector per paragraph (up to twice the budget)"),
                  MIN_KEEP)))
     register(CompressorSpec(
         name="prune", factory=_prune,

@@ -188,7 +188,7 @@ class PageEncoder:
             chunk = pages[start : start + per_call]
             vectors = self.encoder.encode_pages(chunk)
             if self.compress is not None:
-                vectors = self.compress(vectors)
+                vectors = self.compress(vectors, [p.regions for p in chunk])
             records += [PageRecord.from_page(p, mv) for p, mv in zip(chunk, vectors)]
         return records
 

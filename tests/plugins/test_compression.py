@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retriever.compression import is_local, merged
+from plugins.compression.pool import cluster_labels, region_of
+from retriever.compression import compress_all, is_local, merged
 from retriever.grounding import ground
 from retriever.plugin_host import get_registry
 from retriever.types import MultiVector, Region
@@ -169,3 +170,93 @@ def test_grounding_after_compression_stays_close(page, name, paragraph):
     assert scores_after.keys() == {h.text for h in before}
     for hit in before:
         assert abs(scores_after[hit.text] - hit.score) < TOLERANCE[name], (hit.text, hit.score)
+
+
+def test_region_of_takes_the_paragraph_a_box_overlaps_most():
+    regions = [Region((0.1, 0.1, 0.5, 0.2), "a"), Region((0.1, 0.2, 0.5, 0.3), "b")]
+    boxes = np.array([[0.2, 0.12, 0.3, 0.18],    # inside a
+                      [0.1, 0.2, 0.5, 0.3],      # exactly b, sharing a's bottom edge
+                      [0.2, 0.18, 0.3, 0.28],    # straddles both, more of it in b
+                      [0.7, 0.7, 0.8, 0.8]])     # on blank paper
+    assert region_of(boxes, regions).tolist() == [0, 1, 1, -1]
+    assert region_of(boxes, []).tolist() == [-1] * 4
+
+
+def _cells_inside(box, regions) -> set[int]:
+    """Indices of the regions that contain ``box`` entirely (within float rounding)."""
+    return {i for i, r in enumerate(regions)
+            if box[0] >= r.bbox[0] - 1e-6 and box[1] >= r.bbox[1] - 1e-6
+            and box[2] <= r.bbox[2] + 1e-6 and box[3] <= r.bbox[3] + 1e-6}
+
+
+def _paragraph_patches_kept_apart(out: MultiVector, regions) -> int:
+    """Patches in clusters whose box lies inside one paragraph. Every cell inside a
+    paragraph's box is that paragraph's, so a paragraph patch merged with blank paper or
+    with another paragraph puts its cluster's box outside, and is not counted."""
+    local = is_local(out.boxes)
+    return sum(int(count) for box, count in zip(out.boxes[local], out.counts[local])
+               if _cells_inside(box, regions))
+
+
+def test_pool_keeps_each_cluster_inside_one_paragraph(page):
+    mv, regions = page
+    # the three paragraphs on the same topics, so that similarity alone would pool
+    # patches of different paragraphs together
+    rng = np.random.default_rng(4)
+    vectors = mv.vectors.copy()
+    first = paragraph_cells(0)
+    for p in (1, 2):
+        cells = paragraph_cells(p)
+        vectors[cells] = vectors[rng.choice(first, cells.size)] \
+            + rng.standard_normal((cells.size, DIM)).astype(np.float32) * 0.3 / np.sqrt(DIM)
+    mv = MultiVector(_unit(vectors), mv.boxes)
+    out = compressor("pool").compress(mv, regions=regions)
+    assert int(out.weights().sum()) == mv.n
+    paragraph_area = sum(len(paragraph_cells(p)) for p in range(len(PARAGRAPHS)))
+    assert _paragraph_patches_kept_apart(out, regions) == paragraph_area
+    # without the paragraphs (or with within_regions off) clusters do cross them
+    for plain in (compressor("pool").compress(mv),
+                  compressor("pool", within_regions=False).compress(mv, regions=regions)):
+        assert _paragraph_patches_kept_apart(plain, regions) < paragraph_area / 2
+
+
+def test_pool_keeps_one_vector_per_paragraph_up_to_twice_its_budget():
+    rng = np.random.default_rng(5)
+    # 30 two-cell paragraphs in one row each: the budget (60 / 3 = 20) is fewer than them
+    boxes = cell_boxes()[: 2 * GRID].reshape(2, GRID, 4).transpose(1, 0, 2).reshape(-1, 4)[:60]
+    regions = [Region((float(b[0]), float(b[1]), float(b[0]) + 1 / GRID, float(b[1]) + 2 / GRID),
+                      f"p{i}") for i, b in enumerate(boxes[::2])]
+    mv = MultiVector(_unit(rng.standard_normal((60, DIM))), boxes)
+    out = compressor("pool", factor=3).compress(mv, regions=regions)
+    assert out.n == 30 and (out.counts == 2).all()
+    assert [region_of(b[None], regions)[0] for b in out.boxes] == list(range(30))
+    # far more paragraphs than twice the budget: the budget doubles and no further
+    out = compressor("pool", factor=6, min_keep=4).compress(mv, regions=regions)
+    assert out.n == 2 * 10
+
+
+def test_compress_all_passes_regions_only_to_a_compressor_that_uses_them():
+    class Plain:  # a third-party compressor written against compress(mv)
+        name = "plain"
+
+        def compress(self, mv):
+            return mv
+
+    mv, regions = grid_page()
+    assert compress_all("plain", Plain(), [mv], [regions])[0] is mv
+    pooled = compress_all("pool", compressor("pool"), [mv], [regions])[0]
+    expected = compressor("pool").compress(mv, regions=regions)
+    np.testing.assert_array_equal(pooled.counts, expected.counts)
+
+
+def test_cluster_labels_gives_the_asked_count_even_when_every_join_ties():
+    points = np.eye(12, dtype=np.float32)  # every pair equally far apart
+    for clusters in (1, 5, 11, 12, 20):
+        labels = cluster_labels(points, clusters)
+        assert np.unique(labels).size == min(clusters, 12)
+        assert labels.min() == 0 and labels.max() == min(clusters, 12) - 1
+    # two groups: the one join left at two clusters is the one across them
+    groups = np.array([0] * 6 + [1] * 6)
+    labels = cluster_labels(points, 2, groups=groups)
+    assert (labels[:6] == labels[0]).all() and (labels[6:] == labels[6]).all()
+    assert labels[0] != labels[6]
