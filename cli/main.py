@@ -81,7 +81,8 @@ def index(
         "index_type=hnsw; see `retriever plugins list`.")] = [],
     compress: Annotated[Optional[str], typer.Option(
         "--compress", help="Compressor a new collection runs on each page's vectors, "
-        "NAME[:FACTOR]: pool:3, merge:2, prune:3 (see `retriever plugins list`).",
+        "NAME[:FACTOR][,KEY=VALUE...]: pool:3, merge:2, prune:3, "
+        "pool:3,within_regions=false (options: `retriever plugins list`).",
         show_default=False)] = None,
     include: Annotated[list[str], typer.Option(help="Glob of files to include (repeatable).")] = [],
     exclude: Annotated[list[str], typer.Option(help="Glob of files to skip (repeatable).")] = [],

@@ -32,29 +32,62 @@ from .types import MultiVector, Region
 GLOBAL_AREA = 0.98
 
 
-def parse_compress(text: str) -> tuple[str, str | None]:
-    """``"pool:3"`` -> ``("pool", "3")``; ``"merge"`` -> ``("merge", None)``."""
-    name, sep, factor = text.strip().partition(":")
+def parse_compress(text: str) -> tuple[str, dict[str, str]]:
+    """``"pool:3,within_regions=false"`` -> ``("pool", {"factor": "3",
+    "within_regions": "false"})``; ``"merge"`` -> ``("merge", {})``."""
+    head, *pairs = text.split(",")
+    name, sep, factor = head.strip().partition(":")
     if not name or (sep and not factor.strip()):
-        raise UsageError(f"--compress {text!r}: expected NAME or NAME:FACTOR",
+        raise UsageError(f"--compress {text!r}: expected NAME[:FACTOR][,KEY=VALUE...]",
                          hint="e.g. --compress pool:3 (see retriever plugins list)")
-    return name, (factor.strip() if sep else None)
+    options = {"factor": factor.strip()} if sep else {}
+    for pair in pairs:
+        key, eq, value = (part.strip() for part in pair.partition("="))
+        if not eq or not key:
+            raise UsageError(f"--compress {text!r}: {pair.strip()!r} is not KEY=VALUE",
+                             hint="e.g. --compress pool:3,within_regions=false")
+        if key in options:
+            raise UsageError(f"--compress {text!r}: {key} is given twice")
+        options[key] = value
+    return name, options
 
 
-def open_compressor(text: str) -> tuple[str, Compressor]:
-    """The compressor ``text`` names and its canonical ``NAME:FACTOR`` for the manifest."""
+def _spelled(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def open_compressor(text: str, *, recorded: bool = False) -> tuple[str, Compressor]:
+    """The compressor ``text`` names and its canonical spelling for the manifest.
+
+    The canonical spelling is ``NAME[:FACTOR]`` (the factor wherever the compressor
+    declares one, chosen or default) followed by ``,KEY=VALUE`` for each other option that
+    differs from what a collection recording no value was built with (the option's
+    ``legacy``, else its default): the manifest's spelling opens the same compressor again.
+    ``recorded``: ``text`` comes from a manifest, so options it leaves out take their
+    ``legacy`` value (the collection predates them).
+    """
     from .plugin_host import get_registry
 
-    name, factor = parse_compress(text)
-    registry = get_registry()
-    options = {} if factor is None else {"factor": factor}
-    compressor = registry.create("compressor", name, **options)
-    # the factor is part of the name only where the compressor takes it as an option:
-    # the manifest's name must open the same compressor again
-    declared = registry.get("compressor", name).options or ()
-    takes_factor = any(o.name == "factor" for o in declared)
-    chosen = getattr(compressor, "factor", None) if takes_factor else None
-    return (name if chosen is None else f"{name}:{chosen}"), compressor
+    name, given = parse_compress(text)
+    spec = get_registry().get("compressor", name)
+    options = spec.reopen_options(given) if recorded else given
+    compressor = spec.create(**options)
+    effective = spec.parse_options({**spec.option_defaults(), **options})
+    declared = {o.name: o for o in spec.options or ()}
+    spelling = name
+    if "factor" in declared:
+        spelling += f":{_spelled(effective['factor'])}"
+    for key in sorted(effective):
+        option = declared.get(key)
+        if key == "factor" and option is not None:
+            continue
+        baseline = None if option is None else (
+            option.legacy if option.legacy is not None else option.default)
+        if option is None and key not in given:
+            continue  # an undeclared compressor: only what was asked for
+        if option is None or effective[key] != baseline:
+            spelling += f",{key}={_spelled(effective[key])}"
+    return spelling, compressor
 
 
 def is_local(boxes: np.ndarray) -> np.ndarray:
@@ -147,18 +180,31 @@ def batch_compressor(stored: str | None):
         return None
     from functools import partial
 
-    name, compressor = open_compressor(stored)
+    name, compressor = open_compressor(stored, recorded=True)
     return partial(compress_all, name, compressor)
 
 
 def check_compressor(stored: str | None, asked: str | None, collection: str) -> None:
-    """Raise UsageError when ``asked`` (``NAME[:FACTOR]``) is not what the collection
-    was built with: its stored vectors were shaped by that compressor (or by none)."""
+    """Raise UsageError when ``asked`` (``NAME[:FACTOR][,KEY=VALUE...]``) is not what the
+    collection was built with: its stored vectors were shaped by that compressor (or by
+    none). Options ``asked`` leaves out are not compared, so ``pool:3`` matches a
+    collection built with ``pool:3`` by an earlier version, before pool had more options."""
     if asked is None:
         return
-    wanted = open_compressor(asked)[0]
-    if wanted != stored:
+    open_compressor(asked)  # a bad name or option is its own error, before any mismatch
+    same = stored is not None and parse_compress(asked)[0] == parse_compress(stored)[0]
+    if same:
+        from .plugin_host import get_registry
+
+        name, given = parse_compress(asked)
+        spec = get_registry().get("compressor", name)
+        built_options = spec.parse_options({**spec.option_defaults(),
+                                            **spec.reopen_options(parse_compress(stored)[1])})
+        asked_options = spec.parse_options(given)
+        same = all(built_options.get(k) == v for k, v in asked_options.items())
+    if not same:
         built = f"compressor {stored}" if stored else "no compressor"
+        wanted = ",".join(part.strip() for part in asked.split(","))
         raise UsageError(f"collection {collection!r} was built with {built}, not {wanted}",
                          hint="a collection keeps the compressor it was created with; "
                               "index into a new collection (--collection) to change it")

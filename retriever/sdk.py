@@ -83,9 +83,9 @@ class Retriever:
     plugins list``): build-time ones (FAISS index_type, dtype) are recorded in a new
     collection's manifest and refused when they differ for an existing one; the others
     (nprobe, candidates, rerank, threads) apply each time the collection is opened.
-    ``compress`` (``NAME[:FACTOR]``, e.g. "pool:3") is the compressor a new collection
-    runs on every page's vectors before storing them (``retriever.compression``); an
-    existing one keeps its own and refuses a different one.
+    ``compress`` (``NAME[:FACTOR][,KEY=VALUE...]``, e.g. "pool:3") is the compressor a
+    new collection runs on every page's vectors before storing them
+    (``retriever.compression``); an existing one keeps its own and refuses a different one.
     ``data_dir`` may be an object-store URI (``s3://bucket/prefix``; LanceDB collections
     only, ``retriever.storage``), reached with ``storage_options`` (Lance's keys, e.g.
     ``{"aws_endpoint": ..., "allow_http": "true"}``) and the usual environment.

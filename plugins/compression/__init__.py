@@ -59,7 +59,8 @@ def register_compressors(register) -> None:
                         choices=("average", "ward", "complete", "weighted")),
                  Option("within_regions", bool, True, "keep each cluster inside one of "
                         "the page's paragraphs while the budget allows, and keep at least "
-                        "one vector per paragraph (up to twice the budget)"),
+                        "one vector per paragraph (up to twice the budget)",
+                        legacy=False),  # collections pooled before it existed
                  MIN_KEEP)))
     register(CompressorSpec(
         name="prune", factory=_prune,

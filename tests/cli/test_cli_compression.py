@@ -39,10 +39,24 @@ def test_compress_is_shown_by_info_and_kept(tmp_path, capsys):
     assert "built with compressor prune:3, not merge:2" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value", ["nope", "pool:", "pool:0"])
+def test_compress_takes_the_compressors_options(tmp_path, capsys):
+    assert _index(tmp_path, "--compress", "pool:4,linkage=ward,within_regions=off").exit_code == 0
+    info = runner.invoke(app, ["collections", "info", "z", "--data-dir", str(tmp_path),
+                               "--json"])
+    assert json.loads(info.stdout)["compressor"] == "pool:4,linkage=ward"
+    argv = ["index", str(SAMPLES / "annual-report.pdf"), "-c", "z", "-e", "example/hashing",
+            "--data-dir", str(tmp_path), "--force", "--compress", "pool:4,linkage=average"]
+    assert main(argv) == 2
+    assert "built with compressor pool:4,linkage=ward, not pool:4,linkage=average" \
+        in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["nope", "pool:", "pool:0", "pool:3,within_regions=maybe",
+                                   "pool:3,colour"])
 def test_bad_compress_value_exits_2_without_traceback(tmp_path, capsys, value):
     argv = ["index", str(SAMPLES / "annual-report.pdf"), "-c", "z", "-e", "example/hashing",
             "--data-dir", str(tmp_path), "--compress", value]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and ("compress" in err or "factor" in err)
+    assert "Traceback" not in err and ("compress" in err or "factor" in err
+                                       or "within_regions" in err)

@@ -9,7 +9,7 @@ import pytest
 
 from repo_paths import SAMPLES
 from retriever import Retriever
-from retriever.compression import open_compressor, parse_compress
+from retriever.compression import check_compressor, open_compressor, parse_compress
 from retriever.errors import UsageError
 from retriever.staging import Staging
 from retriever.types import MultiVector, PageRecord
@@ -54,7 +54,8 @@ def test_compressed_collection_stores_fewer_vectors_with_their_counts(tmp_path, 
         pooled.index(paths)
         after, info = _stored(pooled), pooled.info()
         hits = pooled.search("IBAN bank transfer", k=1)
-    assert plain_info["compressor"] is None and info["compressor"] == "pool:3"
+    assert plain_info["compressor"] is None
+    assert info["compressor"] == "pool:3,within_regions=true"
     assert info["vectors"] == sum(r.embedding.n for r in after.values()) \
         < plain_info["vectors"]
     assert after.keys() == before.keys()
@@ -102,10 +103,14 @@ def test_later_runs_keep_the_collections_compressor(tmp_path, indexer):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("pool:", "expected NAME or NAME:FACTOR"),
+    ("pool:", "expected NAME"),
     ("nope:3", "unknown compressor 'nope'"),
     ("pool:x", "factor"),
     ("pool:1", "factor"),
+    ("pool:3,within_regions", "is not KEY=VALUE"),
+    ("pool:3,within_regions=maybe", "within_regions"),
+    ("pool:3,colour=red", "has no option colour"),
+    ("pool:3,factor=4", "factor is given twice"),
 ])
 def test_bad_compress_options_are_usage_errors(tmp_path, text, message):
     with pytest.raises(UsageError, match=message):
@@ -114,9 +119,69 @@ def test_bad_compress_options_are_usage_errors(tmp_path, text, message):
 
 
 def test_parse_compress():
-    assert parse_compress("pool:3") == ("pool", "3")
-    assert parse_compress(" merge ") == ("merge", None)
-    assert open_compressor("pool")[0] == "pool:3"  # the default factor is recorded
+    assert parse_compress("pool:3") == ("pool", {"factor": "3"})
+    assert parse_compress(" merge ") == ("merge", {})
+    assert parse_compress("pool:3, within_regions = no") == \
+        ("pool", {"factor": "3", "within_regions": "no"})
+
+
+def test_the_manifest_spelling_names_every_option_that_shapes_the_vectors():
+    # the default factor is recorded, and within_regions (new since pool:3 collections
+    # were first written) whenever it differs from what those were built with
+    assert open_compressor("pool")[0] == "pool:3,within_regions=true"
+    assert open_compressor("pool:3,within_regions=no")[0] == "pool:3"
+    assert open_compressor("pool:4,linkage=ward,min_keep=16")[0] == \
+        "pool:4,linkage=ward,within_regions=true"
+    assert open_compressor("merge")[0] == "merge:2"
+    # read back from a manifest, an option it leaves out has the value of its time
+    name, compressor = open_compressor("pool:3", recorded=True)
+    assert name == "pool:3" and compressor.within_regions is False
+    assert open_compressor(open_compressor("pool:5,spatial=0.5")[0], recorded=True)[0] == \
+        "pool:5,spatial=0.5,within_regions=true"
+
+
+@pytest.mark.parametrize("stored, asked, ok", [
+    ("pool:3,within_regions=true", "pool", True),
+    ("pool:3,within_regions=true", "pool:3,within_regions=yes", True),
+    ("pool:3,within_regions=true", "pool:3,within_regions=false", False),
+    ("pool:3,within_regions=true", "pool:4", False),
+    ("pool:3", "pool:3", True),  # built before within_regions: not compared unless asked
+    ("pool:3", "pool:3,within_regions=false", True),
+    ("pool:3", "pool:3,within_regions=true", False),
+    ("merge:2", "pool:3", False),
+    (None, "pool:3", False),
+])
+def test_check_compressor_compares_only_what_is_asked(stored, asked, ok):
+    if ok:
+        check_compressor(stored, asked, "c")
+    else:
+        with pytest.raises(UsageError, match="was built with"):
+            check_compressor(stored, asked, "c")
+
+
+def test_a_pooled_collection_of_an_earlier_version_keeps_pooling_as_it_did(tmp_path):
+    """A manifest that records ``pool:3`` from before within_regions: new pages are
+    pooled as its old pages were (without paragraph bounds), and ``--compress pool:3``
+    is still accepted."""
+    with _open(tmp_path, "old", "lancedb", "pool:3,within_regions=false") as r:
+        r.index([SAMPLES / "invoice.pdf"])
+        assert r.info()["compressor"] == "pool:3"  # what such a manifest says
+    with _open(tmp_path, "old", "lancedb", "pool:3") as r:
+        r.index([SAMPLES / "annual-report.pdf"])
+        stored = _stored(r)
+    with _open(tmp_path, "plain", "memory", None) as plain:
+        plain.index([SAMPLES / "annual-report.pdf"])
+        before = _stored(plain)
+    legacy = open_compressor("pool:3,within_regions=false")[1]
+    current = open_compressor("pool:3")[1]
+    differs = 0
+    for key, page in before.items():
+        expected = legacy.compress(page.embedding)
+        np.testing.assert_array_equal(stored[key].embedding.weights(), expected.weights())
+        today = current.compress(page.embedding, regions=list(page.regions))
+        differs += today.n != expected.n or not np.array_equal(today.weights(),
+                                                                expected.weights())
+    assert differs  # the default of today would have pooled some page otherwise
 
 
 def test_staging_keeps_member_counts(tmp_path):
