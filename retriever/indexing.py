@@ -14,7 +14,8 @@ Bookkeeping keeps one invariant: a path belongs to at most one document.
 from __future__ import annotations
 
 __all__ = ["IndexReport", "DeleteReport", "ProgressCallback", "index_files",
-           "record_outcome", "sync_roots", "delete_targets", "stored_paths", "staging_for"]
+           "record_outcome", "sync_roots", "delete_targets", "stored_paths", "staging_for",
+           "pending_documents"]
 
 import logging
 from collections.abc import Callable, Sequence
@@ -127,6 +128,16 @@ def staging_for(indexer: Indexer) -> Staging | None:
         return Staging(Path(where))
     path = getattr(indexer, "path", None)
     return Staging(Path(path) / STAGING_DIR) if path is not None else None
+
+
+def pending_documents(indexer: Indexer) -> dict[str, int]:
+    """``doc_id -> pages staged`` of documents an interrupted run left half-encoded."""
+    staging = staging_for(indexer)
+    if staging is None:
+        return {}
+    committed = stored_paths(indexer)  # killed after a commit, before its discard
+    return {doc_id: len(staging.pages(doc_id)) for doc_id in staging.documents()
+            if doc_id not in committed}
 
 
 def _tidy_staging(staging: Staging, book: Book, force: bool) -> None:

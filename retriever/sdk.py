@@ -8,43 +8,35 @@ from __future__ import annotations
 
 __all__ = ["Retriever", "IndexReport", "DeleteReport", "ProgressCallback", "DEFAULT_MAX_PIXELS"]
 
-import inspect
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import config
-from .errors import (
-    CollectionNotFoundError,
-    IndexInterrupted,
-    RetrieverError,
-    UsageError,
-)
-from .filenames import existing_first
-from .grounding import Aggregate, GroundingOptions, ground, resolve_options
+from .collection_open import (collection_info, delete_collection, find_backend,
+                              list_collections, open_indexer)
+from .errors import IndexInterrupted, RetrieverError, UsageError
+from .grounding import Aggregate, GroundingOptions, resolve_options
 from .indexing import (
     DeleteReport,
     IndexReport,
     ProgressCallback,
     delete_targets,
-    staging_for,
     index_files,
+    pending_documents,
     stored_paths,
     sync_roots,
 )
 from .ingest import discover
-from .integrity import create_atomically, open_checked
-from .locking import writer_lock, writes
+from .locking import writes
 from .maintenance import auto_optimize
-from .manifest import Manifest
 from .plugin_host import get_registry
 from .protocols import Encoder, Indexer, OCREngine
-from .compression import batch_compressor, check_compressor, open_compressor
+from .compression import batch_compressor
+from .search.hits import search_hits
 from .search.quantization import check_quantization
 from .storage import ObjectStore, object_store
-from .search.hybrid import Mode, check_mode, grounding_for
-from .search.hybrid import rank as rank_pages
+from .search.hybrid import Mode, check_mode
 from .types import Hit
 
 if TYPE_CHECKING:
@@ -52,17 +44,6 @@ if TYPE_CHECKING:
     from .context import Context
 
 DEFAULT_MAX_PIXELS = 64_000_000
-
-
-def _find_backend(path: Path) -> str | None:
-    """Collections keep each backend's files in a sub-directory named after it."""
-    if not path.is_dir():
-        return None
-    registry = get_registry()
-    for name in registry.names("indexer"):
-        if (path / name).is_dir():
-            return name
-    return None
 
 
 def _merge_quantization(argument: str | None, option: str | None) -> str | None:
@@ -138,32 +119,13 @@ class Retriever:
 
     # -- collections ------------------------------------------------------------------
 
-    @staticmethod
-    def list_collections(data_dir: str | Path | None = None,
-                         storage_options: dict[str, Any] | None = None) -> list[str]:
-        store = object_store(data_dir, storage_options)
-        if store is not None:
-            return store.collections()
-        base = config.data_dir(data_dir) / "collections"
-        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
-
-    @staticmethod
-    def delete_collection(name: str, data_dir: str | Path | None = None,
-                          storage_options: dict[str, Any] | None = None) -> None:
-        store = object_store(data_dir, storage_options)
-        if store is not None:
-            store.delete_collection(name)
-            return
-        path = config.collection_path(name, config.data_dir(data_dir))
-        if not path.is_dir():
-            raise CollectionNotFoundError(f"no collection named {name!r} in {path.parent}")
-        with writer_lock(data_dir, name, "delete_collection"):  # never under a live writer
-            shutil.rmtree(path)
+    list_collections = staticmethod(list_collections)
+    delete_collection = staticmethod(delete_collection)
 
     def _backend(self) -> str | None:
         if self.store is not None:
             return self.store.backend_of(self.collection)
-        return _find_backend(Path(self.path))
+        return find_backend(Path(self.path))
 
     @property
     def exists(self) -> bool:
@@ -174,54 +136,13 @@ class Retriever:
     def _open_indexer(self, create_with: Encoder | None) -> Indexer:
         if self._indexer is not None:
             return self._indexer
-        registry = get_registry()
-        backend = self._backend()
-        if backend is None and create_with is None:
-            raise CollectionNotFoundError(
-                f"no collection named {self.collection!r} in "
-                f"{self.store.uri if self.store else self.root}",
-                hint="index some files first: retriever index PATH --collection "
-                     f"{self.collection}",
-            )
-        if backend is not None and self._indexer_name and backend != self._indexer_name:
-            raise RetrieverError(
-                f"collection {self.collection!r} uses the {backend} backend, "
-                f"not {self._indexer_name}")
-        backend = backend or self._indexer_name or config.DEFAULT_INDEXER
-        spec = registry.get("indexer", backend)
-        where: dict[str, Any]  # where the indexer keeps the collection
-        if self.store is not None:
-            self.store.check_backend(backend)
-            where = {"path": f"{self.path}/{backend}", "storage": self.store}
-        else:
-            where = {"path": Path(self.path) / backend}
-        # build-time options shape what is stored: recorded in a new collection's
-        # manifest, and for an existing one only checked against it (never re-applied)
-        build, runtime = spec.split_options(self._indexer_options)
-        manifest = None
-        if create_with is not None:
-            manifest = Manifest(encoder=create_with.identity, indexer=backend,
-                                quantization=self._quantization or "none",
-                                indexer_options=build,
-                                compressor=(open_compressor(self._compress)[0]
-                                            if self._compress else None))
-        if manifest is not None and self.store is None and not where["path"].exists():
-            # a new collection: made whole under another name, then renamed into place.
-            # (On object storage there is no rename: Lance's first commit makes the table
-            # appear whole, and open_checked below creates it.)
-            create_atomically(spec, where["path"], manifest, {**build, **runtime})
-        # damaged files or an unknown format: one clear error naming the collection
-        indexer = open_checked(spec, self.collection, **where,
-                               manifest=manifest,
-                               **(runtime if manifest is None else {**build, **runtime}))
-        try:
-            indexer.manifest.check_quantization(self._quantization, self.collection)
-            check_compressor(indexer.manifest.compressor, self._compress, self.collection)
-            indexer.manifest.check_indexer_options(build, spec.option_defaults(),
-                                                   self.collection)
-        except UsageError:
-            indexer.close()
-            raise
+        where_missing = self.store.uri if self.store else self.root
+        indexer = open_indexer(self.collection, self.path, self.store,
+                               where_missing=where_missing, backend=self._backend(),
+                               asked_backend=self._indexer_name,
+                               indexer_options=self._indexer_options,
+                               quantization=self._quantization, compress=self._compress,
+                               create_with=create_with)
         self._indexer = indexer
         return self._indexer
 
@@ -363,14 +284,7 @@ class Retriever:
     def pending(self) -> dict[str, int]:
         """``doc_id -> pages staged`` for documents an interrupted run left half-encoded:
         not searchable yet; the next ``index`` of the same files encodes only the rest."""
-        if not self.exists:
-            return {}
-        staging = staging_for(self.indexer)
-        if staging is None:
-            return {}
-        committed = stored_paths(self.indexer)  # killed after a commit, before its discard
-        return {doc_id: len(staging.pages(doc_id)) for doc_id in staging.documents()
-                if doc_id not in committed}
+        return pending_documents(self.indexer) if self.exists else {}
 
     def documents(self) -> dict[str, list[str]]:
         """``doc_id -> every path it is recorded at`` (a copied file has several)."""
@@ -433,36 +347,9 @@ class Retriever:
             # an empty query still embeds to a vector: it would return arbitrary pages
             raise UsageError("empty query: say what to look for",
                              hint='e.g. retriever search "when is the invoice due?"')
-        indexer = self.indexer
-        # search options are checked before the (possibly slow) query encoding
         given = {**(indexer_options or {}), **({} if rerank is None else {"rerank": rerank})}
-        options = get_registry().get("indexer", indexer.manifest.indexer).search_options(given)
-        takes = inspect.signature(indexer.search).parameters
-        missing = sorted(set(options) - set(takes))
-        if missing:  # an indexer whose spec declares no options: its signature decides
-            raise UsageError(f"the {indexer.manifest.indexer} backend does not take "
-                             f"{', '.join(missing)}")
-        if mode != "lexical":  # lexical mode needs no encoder (and loads no model)
-            ground_options = ground_options.with_(aggregate=ground_options.aggregate or getattr(
-                self.encoder, "region_aggregate", "mean"))
-        ground_options = grounding_for(ground_options, mode)
-        results: list[list[Hit]] = []
-        for ranking in rank_pages(indexer, lambda: self.encoder, queries, k, mode, options):
-            qv, scored = ranking.query_vector, ranking.pages
-            records = indexer.get([s.key for s in scored])
-            hits = []
-            for rank, (s, record) in enumerate(zip(scored, records), start=1):
-                found = ground(qv, record.embedding, record.regions, ground_options,
-                               lexical=s.lexical) if regions else []
-                paths = list(record.paths or (record.source,))
-                hits.append(Hit(rank=rank, score=s.score, doc_id=record.doc_id,
-                                # a copy that still exists, if the first path is gone
-                                source=existing_first(paths) or record.source,
-                                page=record.page_number,
-                                page_width=record.width, page_height=record.height,
-                                regions=found, paths=paths))
-            results.append(hits)
-        return results
+        return search_hits(self.indexer, lambda: self.encoder, queries, k, mode,
+                           ground_options, regions=regions, search_options=given)
 
     def render_html(self, hits: Sequence[Hit], path: str | Path, *, heatmap: bool = False,
                     query: str | None = None) -> list[str]:
@@ -496,24 +383,9 @@ class Retriever:
                              search_options=search_options)
 
     def info(self) -> dict[str, Any]:
-        indexer = self.indexer
-        manifest = indexer.manifest
-        return {
-            "collection": self.collection,
-            "path": str(self.path),
-            "backend": manifest.indexer,
-            "encoder": {"name": manifest.encoder.name, "model_id": manifest.encoder.model_id,
-                        "revision": manifest.encoder.revision, "dim": manifest.encoder.dim,
-                        "kind": manifest.encoder.kind, "options": manifest.encoder.options},
-            "quantization": manifest.quantization,
-            "compressor": manifest.compressor,
-            "indexer_options": dict(manifest.indexer_options),
-            "schema_version": manifest.schema_version,
-            "documents": len(indexer.documents()),
-            "pages": indexer.count(),
-            # vectors stored: what a compressor shrinks (None: the backend cannot say)
-            "vectors": (indexer.vector_count() if hasattr(indexer, "vector_count") else None),
-        }
+        """The collection's manifest, documents, pages and stored vectors, as plain data
+        (``retriever collections info --json``)."""
+        return collection_info(self.collection, self.path, self.indexer)
 
     def close(self) -> None:
         if self._indexer is not None:
