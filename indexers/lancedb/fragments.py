@@ -20,7 +20,7 @@ cannot both win.
 
 from __future__ import annotations
 
-__all__ = ["FragmentWriter", "commit_fragments"]
+__all__ = ["FragmentWriter", "commit_fragments", "LanceFragmentCommits", "TABLE_NAME"]
 
 import json
 from collections.abc import Mapping, Sequence
@@ -33,6 +33,8 @@ from retriever.records import check_records, with_paths
 from retriever.types import PageRecord
 
 from . import arrow as arrow_io
+
+TABLE_NAME = "pages"  # the collection's one table
 
 #: a fragment's rows at most: Lance's own default row group is 1024 rows, and workers write
 #: a batch of pages at a time, far fewer
@@ -117,3 +119,41 @@ def commit_fragments(uri: str, fragments: Sequence[str], *, delete: Sequence[str
             f"committing {len(new)} fragments to collection {collection!r} failed: {exc}",
             hint="the collection is unchanged; run the same index command again") from exc
     return deleted
+
+
+class LanceFragmentCommits:
+    """A mixin of ``LanceDBIndexer``: the fragment-writing half handed to workers, and
+    the commit of what they wrote. It uses the indexer's ``uri``, ``path``, ``storage``,
+    ``manifest``, ``name``, ``_table``, ``_relinked_rows`` and ``_refresh_fulltext``."""
+
+    @property
+    def table_uri(self) -> str:
+        """The Lance dataset of the ``pages`` table: a directory, or a URI in a bucket."""
+        return f"{(self.uri or str(self.path)).rstrip('/')}/{TABLE_NAME}.lance"
+
+    def fragment_writer(self) -> FragmentWriter:
+        """What a worker process needs to write pages into this table (picklable)."""
+        options = dict(self.storage.options) if self.storage is not None else {}
+        return FragmentWriter(self.table_uri, self._table.schema, self.manifest, self.name,
+                              options)
+
+    def commit_fragments(self, fragments: Sequence[str], *, delete: Sequence[str] = (),
+                         paths: Mapping[str, Sequence[str]] | None = None) -> int:
+        """Commit fragments that workers wrote, delete the ``delete`` documents and give
+        stored documents new ``paths``, in one commit; -> pages deleted.
+
+        Relinked documents are rewritten: their rows, with the new paths, go into one more
+        fragment written here, and their old rows are deleted by the same commit.
+        """
+        relink = dict(paths or {})
+        fragments, rewritten = list(fragments), 0
+        if relink:
+            rows = self._relinked_rows(list(relink), relink, self._table.schema)
+            fragments += self.fragment_writer().write_arrow(rows)
+            rewritten = rows.num_rows  # deleted and written again: not gone
+        deleted = commit_fragments(
+            self.table_uri, fragments, delete=[*delete, *relink],
+            storage_options=dict(self.storage.options) if self.storage is not None else None,
+            collection=self.name)
+        self._refresh_fulltext()
+        return deleted - rewritten

@@ -9,15 +9,12 @@ from __future__ import annotations
 __all__ = ["LanceDBIndexer", "TABLE_NAME"]
 
 import logging
-import threading
 from itertools import chain
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from retriever.errors import (
     CollectionNotFoundError,
@@ -45,31 +42,19 @@ from retriever.types import MultiVector, PageRecord
 
 from . import arrow as arrow_io
 from . import codes as code_io
-from .fragments import FragmentWriter, commit_fragments
+from .fragments import TABLE_NAME, LanceFragmentCommits
 from .device import DeviceCache
+from .exact import CACHE_DTYPES, ExactCache
 from .fulltext import FullText
 from .maintenance import LanceMaintenance
 from .native import native_maxsim_search
 
 log = logging.getLogger(__name__)
-TABLE_NAME = "pages"
 _WRITE_BATCH_PAGES = 64  # pages converted to Arrow at a time while streaming one commit
 _KEYS_PER_QUERY = 512  # keys per SQL IN-list in get()
-_CACHE_DTYPES = ("float32", "float16")
 
 
-@dataclass(frozen=True)
-class _VectorCache:
-    """Every page's vectors back to back, as ``maxsim_scores`` wants them."""
-
-    version: int
-    keys: np.ndarray  # (P,) str, row order of the table
-    vectors: np.ndarray  # (N, d) float32 (or float16 when asked to save memory)
-    offsets: np.ndarray  # (P+1,) int64
-    rows: dict[str, int] | None = None  # key -> row offset in this version (get's fast path)
-
-
-class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
+class LanceDBIndexer(LanceMaintenance, LanceFragmentCommits):  # maintenance.py, fragments.py
     """Pages of one collection in LanceDB; search is exact MaxSim over a memory cache.
 
     Options: ``dtype`` the vector storage type for a new collection ("float16", half the
@@ -100,8 +85,8 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
             check_quantization(quantization)
         if rerank is not None and rerank < 1:
             raise UsageError(f"rerank must be at least 1, got {rerank}")
-        if cache_dtype not in _CACHE_DTYPES:
-            raise UsageError(f"cache_dtype must be one of {_CACHE_DTYPES}, got {cache_dtype!r}")
+        if cache_dtype not in CACHE_DTYPES:
+            raise UsageError(f"cache_dtype must be one of {CACHE_DTYPES}, got {cache_dtype!r}")
         if device:
             resolve_device(device)  # an unknown or absent device is said at open
         self.device, self._device_cache = device, DeviceCache()
@@ -112,13 +97,11 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         where = self.uri or str(self.path)
         self.name = where.rstrip("/").rsplit("/", 1)[-1] or where
         self.threads = threads
-        self._cache_dtype = np.dtype(cache_dtype)
-        self._cache: _VectorCache | None = None
+        self._exact = ExactCache(cache_dtype)
         self._columns: list[str] | None = None
         self._codes: code_io.CodeSearcher | None = None
         self._fulltext = FullText(self.name)
         self.rerank = rerank
-        self._cache_lock = threading.Lock()
 
         table = None
         if storage is not None:
@@ -254,40 +237,6 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         except Exception as exc:  # noqa: BLE001 - the next commit or search builds it again
             log.warning("collection %r: full-text index not refreshed: %s", self.name, exc)
 
-    # -- fragments written elsewhere (distributed indexing; fragments.py) ----------------
-
-    @property
-    def table_uri(self) -> str:
-        """The Lance dataset of the ``pages`` table: a directory, or a URI in a bucket."""
-        return f"{(self.uri or str(self.path)).rstrip('/')}/{TABLE_NAME}.lance"
-
-    def fragment_writer(self) -> FragmentWriter:
-        """What a worker process needs to write pages into this table (picklable)."""
-        options = dict(self.storage.options) if self.storage is not None else {}
-        return FragmentWriter(self.table_uri, self._table.schema, self.manifest, self.name,
-                              options)
-
-    def commit_fragments(self, fragments: Sequence[str], *, delete: Sequence[str] = (),
-                         paths: Mapping[str, Sequence[str]] | None = None) -> int:
-        """Commit fragments that workers wrote, delete the ``delete`` documents and give
-        stored documents new ``paths``, in one commit; -> pages deleted.
-
-        Relinked documents are rewritten: their rows, with the new paths, go into one more
-        fragment written here, and their old rows are deleted by the same commit.
-        """
-        relink = dict(paths or {})
-        fragments, rewritten = list(fragments), 0
-        if relink:
-            rows = self._relinked_rows(list(relink), relink, self._table.schema)
-            fragments += self.fragment_writer().write_arrow(rows)
-            rewritten = rows.num_rows  # deleted and written again: not gone
-        deleted = commit_fragments(
-            self.table_uri, fragments, delete=[*delete, *relink],
-            storage_options=dict(self.storage.options) if self.storage is not None else None,
-            collection=self.name)
-        self._refresh_fulltext()
-        return deleted - rewritten
-
     def _relinked_rows(self, doc_ids: list[str], paths: Mapping[str, Sequence[str]],
                        schema: Any) -> Any:
         """The stored rows of ``doc_ids`` (every column) with their new source and paths."""
@@ -318,24 +267,6 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         if where is not None:
             query = query.where(where)
         return query.select(columns).limit(None).to_arrow()
-
-    def _vectors(self) -> _VectorCache:
-        """The search cache, reloaded when the table version moved (any process)."""
-        with self._cache_lock:
-            # read the version before the data: if a commit lands in between, the cache
-            # holds newer data under an older version and simply reloads once more
-            version = int(self._table.version)
-            cache = self._cache
-            if cache is None or cache.version != version:
-                self._cache = None  # let the old matrix go before the new one is built
-                table = self._scan(["key", "vectors"])
-                vectors, offsets = arrow_io.nested_vectors_to_numpy(table.column("vectors"))
-                keys = np.array(table.column("key").to_pylist(), dtype=object)  # (P,)
-                del table
-                cache = _VectorCache(version, keys, vectors.astype(self._cache_dtype), offsets,
-                                     {k: i for i, k in enumerate(keys.tolist())})
-                self._cache = cache
-            return cache
 
     def _code_searcher(self) -> code_io.CodeSearcher:
         if self._codes is None:
@@ -386,7 +317,7 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
         if self.quantization != "none":
             budget = rerank or self.rerank or default_rerank(self.quantization)
             return self._code_searcher().search(self._table, queries, k, budget, threads)
-        cache = self._vectors()
+        cache = self._exact.current(self._table)
         if k <= 0 or cache.keys.size == 0:
             return [[] for _ in queries]
         if device or self.device:
@@ -410,28 +341,11 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
                              if f.name not in code_io.CODE_COLUMNS]
         return self._columns
 
-    def _get_by_offset(self, keys: list[str]) -> dict[str, PageRecord]:
-        """Records of the pages the search cache knows, taken by row offset (no filter
-        scan). Offsets from an older version can point at other rows: every row is
-        checked by its key, and whatever does not match is left to the filtered scan."""
-        cache = self._cache
-        if cache is None or cache.rows is None or not keys:
-            return {}
-        wanted = [k for k in keys if k in cache.rows]
-        if not wanted:
-            return {}
-        try:
-            table = (self._table.take_offsets([cache.rows[k] for k in wanted])
-                     .select(self._record_columns()).to_arrow())
-        except Exception:  # noqa: BLE001 - offsets past the end of a shrunk table
-            return {}
-        return {rec.key: rec for rec in arrow_io.table_to_records(table) if rec.key in wanted}
-
     def get(self, keys: Sequence[str]) -> list[PageRecord]:
         """Full records in the order of ``keys``; an unknown key is an error."""
         keys = list(keys)
         unique = list(dict.fromkeys(keys))
-        found = self._get_by_offset(unique)
+        found = self._exact.take(self._table, unique, self._record_columns())
         rest = [k for k in unique if k not in found]
         for start in range(0, len(rest), _KEYS_PER_QUERY):
             chunk = rest[start : start + _KEYS_PER_QUERY]
@@ -473,10 +387,9 @@ class LanceDBIndexer(LanceMaintenance):  # + storage upkeep (maintenance.py)
 
     def close(self) -> None:
         """Drop the search cache and the table handle."""
-        with self._cache_lock:
-            self._cache = None
-            if self._codes is not None:
-                self._codes.clear()
+        self._exact.clear()
+        if self._codes is not None:
+            self._codes.clear()
         self._handle = None
         self._db = None
 
