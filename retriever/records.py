@@ -1,16 +1,28 @@
-"""Checks every index backend runs on page records before it writes anything."""
+"""Checks every index backend runs on page records before it writes anything, and on
+queries before it searches."""
 
 from __future__ import annotations
 
-__all__ = ["check_records", "check_replace", "missing_pages_error", "missing_documents_error",
-           "record_paths", "with_paths"]
+__all__ = ["check_records", "check_queries", "check_replace", "missing_pages_error",
+           "missing_documents_error", "record_paths", "with_paths"]
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from .errors import ManifestMismatchError, RetrieverError, UsageError
 from .manifest import Manifest
-from .types import PageRecord
+from .types import MultiVector, PageRecord
+
+
+def check_queries(queries: Sequence[MultiVector], manifest: Manifest, collection: str) -> None:
+    """Raise before a search if a query's dimension is not the collection's: it was
+    encoded by another model than the one that built the collection."""
+    dim = manifest.encoder.dim
+    for q in queries:
+        if q.dim != dim:
+            raise ManifestMismatchError(
+                f"query has dim {q.dim}, collection {collection!r} stores dim {dim}",
+                hint=f"search with encoder {manifest.encoder.name}")
 
 
 def check_records(

@@ -24,14 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from retriever.errors import (
-    CollectionNotFoundError,
-    ManifestMismatchError,
-    RetrieverError,
-    UsageError,
-)
+from retriever.errors import CollectionNotFoundError, RetrieverError, UsageError
 from retriever.manifest import Manifest
 from retriever.records import (
+    check_queries,
     check_replace,
     missing_documents_error,
     missing_pages_error,
@@ -334,12 +330,7 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
         ef_search, threads = ef_search or self.ef_search, threads or self.threads
         device = device or self.device
         queries = list(queries)
-        dim = self.manifest.encoder.dim
-        for q in queries:
-            if q.dim != dim:
-                raise ManifestMismatchError(
-                    f"query has dim {q.dim}, collection {self.name!r} stores dim {dim}",
-                    hint=f"search with encoder {self.manifest.encoder.name}")
+        check_queries(queries, self.manifest, self.name)
         if not queries:
             return []
         with self._lock:  # a snapshot: a view never changes once built
@@ -370,9 +361,7 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
 
     def get(self, keys: Sequence[str]) -> list[PageRecord]:
         """Full records in the order of ``keys``; an unknown key is an error."""
-        keys = list(keys)
-        with self._lock:
-            view = self._fresh()
+        keys, view = list(keys), self._live()
         missing = [k for k in keys if k not in view.by_key]
         if missing:
             raise missing_pages_error(self.name, missing)
@@ -380,46 +369,28 @@ class FaissIndexer(FaissMaintenance):  # + storage upkeep (maintenance.py)
 
     def lexical_search(self, queries: Sequence[Any], k: int) -> list[list[Any]]:
         """The top ``k`` regions by BM25 per analyzed query (``LexicalIndexer``; lexical.py)."""
-        with self._lock:
-            view = self._fresh()
-        return self._lexical.search(view, list(queries), k)
+        return self._lexical.search(self._live(), list(queries), k)
 
     def page_terms(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        return self._lexical.page_terms(self._live(), list(keys))
+
+    def _live(self) -> LiveView:
+        """The current view (immutable once built: read it without the lock)."""
         with self._lock:
-            view = self._fresh()
-        return self._lexical.page_terms(view, list(keys))
+            return self._fresh()
 
     def documents(self) -> dict[str, str]:
-        with self._lock:
-            return self._fresh().documents()
+        return self._live().documents()
 
     def paths(self) -> dict[str, list[str]]:
-        with self._lock:
-            return self._fresh().paths()
+        return self._live().paths()
 
     def count(self) -> int:
-        with self._lock:
-            return len(self._fresh())
+        return len(self._live())
 
     def vector_count(self) -> int:
         """Vectors stored over all live pages."""
-        with self._lock:
-            return int(self._fresh().n_vectors)
-
-    def stats(self) -> dict[str, Any]:
-        """The committed generation, pages, vectors, segments and the FAISS index in use
-        (``index_type`` None: exact MaxSim without an index)."""
-        with self._lock:
-            view, index = self._fresh(), self._index
-            saved = view.generation.index
-            return {
-                "generation": view.generation.number, "pages": len(view),
-                "vectors": view.n_vectors, "segments": len(view.segments),
-                "dtype": view.generation.dtype, "index_type": index.kind if index else None,
-                "index_vectors": index.ntotal if index else 0,
-                "tombstoned_pages": len(index.dead) if index else 0,
-                "saved_index": saved["file"] if saved else None,
-            }
+        return int(self._live().n_vectors)
 
     def close(self) -> None:
         with self._lock:

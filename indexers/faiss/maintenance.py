@@ -16,7 +16,7 @@ __all__ = ["FaissMaintenance"]
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,7 +40,23 @@ def _generation_files(path: Path) -> set[str]:
 
 
 class FaissMaintenance:
-    """``storage_stats``, ``optimize``, ``verify`` and ``check_readable`` of one collection."""
+    """``stats``, ``storage_stats``, ``optimize``, ``verify`` and ``check_readable`` of
+    one collection."""
+
+    def stats(self: FaissIndexer) -> dict[str, Any]:
+        """The committed generation, pages, vectors, segments and the FAISS index in use
+        (``index_type`` None: exact MaxSim without an index)."""
+        with self._lock:
+            view, index = self._fresh(), self._index
+            saved = view.generation.index
+            return {
+                "generation": view.generation.number, "pages": len(view),
+                "vectors": view.n_vectors, "segments": len(view.segments),
+                "dtype": view.generation.dtype, "index_type": index.kind if index else None,
+                "index_vectors": index.ntotal if index else 0,
+                "tombstoned_pages": len(index.dead) if index else 0,
+                "saved_index": saved["file"] if saved else None,
+            }
 
     def storage_stats(self: FaissIndexer) -> StorageStats:
         with self._lock:

@@ -16,14 +16,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from retriever.errors import (
-    CollectionNotFoundError,
-    ManifestMismatchError,
-    RetrieverError,
-    UsageError,
-)
+from retriever.errors import CollectionNotFoundError, RetrieverError, UsageError
 from retriever.manifest import Manifest
 from retriever.records import (
+    check_queries,
     check_records,
     check_replace,
     missing_documents_error,
@@ -273,15 +269,6 @@ class LanceDBIndexer(LanceMaintenance, LanceFragmentCommits):  # maintenance.py,
             self._codes = code_io.CodeSearcher(self.quantization, self.manifest.encoder.dim)
         return self._codes
 
-    def _check_queries(self, queries: Sequence[MultiVector]) -> None:
-        dim = self.manifest.encoder.dim
-        for q in queries:
-            if q.dim != dim:
-                raise ManifestMismatchError(
-                    f"query has dim {q.dim}, collection {self.name!r} stores dim {dim}",
-                    hint=f"search with encoder {self.manifest.encoder.name}",
-                )
-
     def search(
         self, queries: Sequence[MultiVector], k: int, *, rerank: int | None = None,
         threads: int | None = None, device: str | None = None,
@@ -296,7 +283,7 @@ class LanceDBIndexer(LanceMaintenance, LanceFragmentCommits):  # maintenance.py,
         without codes is scored exactly with its pages held there (``device.py``).
         """
         queries = list(queries)
-        self._check_queries(queries)
+        check_queries(queries, self.manifest, self.name)
         if rerank is not None and rerank < 1:
             raise UsageError(f"rerank must be at least 1, got {rerank}")
         if threads is not None and threads < 1:
@@ -330,7 +317,7 @@ class LanceDBIndexer(LanceMaintenance, LanceFragmentCommits):  # maintenance.py,
     def search_native(self, queries: Sequence[MultiVector], k: int) -> list[list[ScoredPage]]:
         """The same search through LanceDB's own flat multivector search (cross-check)."""
         queries = list(queries)
-        self._check_queries(queries)
+        check_queries(queries, self.manifest, self.name)
         return native_maxsim_search(self._table, queries, k)
 
     def _record_columns(self) -> list[str]:
