@@ -12,10 +12,10 @@ from __future__ import annotations
 
 __all__ = ["DEFAULT_TIMEOUT_S", "parse_bbox_layout", "text_layer_regions"]
 
+import io
 import os
 import shutil
 import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import BinaryIO
@@ -137,32 +137,31 @@ def text_layer_regions(
         raise MissingDependencyError("pdftotext (poppler-utils) is not installed or not on PATH",
                                      hint=POPPLER_INSTALL)
 
-    with tempfile.TemporaryDirectory(prefix="retriever-pdftotext-") as tmp:
-        out = Path(tmp) / "layout.html"
-        # an absolute path never starts with '-', so pdftotext cannot take it for an option
-        argv = [exe, "-bbox-layout", "-enc", "UTF-8"]
-        if first_page is not None:
-            argv += ["-f", str(first_page)]
-        if last_page is not None:
-            argv += ["-l", str(last_page)]
-        argv += [str(path.resolve()), str(out)]
-        try:
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, timeout=timeout, check=False)
-        except FileNotFoundError as exc:  # removed between which() and run()
-            raise MissingDependencyError(f"pdftotext cannot run: {exc}",
-                                         hint=POPPLER_INSTALL) from exc
-        except subprocess.TimeoutExpired as exc:
-            raise BadInputError(str(path), "too-large",
-                                f"pdftotext took longer than {timeout:g}s") from exc
-        stderr = proc.stderr.decode("utf-8", "replace")
-        if proc.returncode != 0:
-            if "wrong page range" in stderr.lower():
-                return {}  # the range starts past the last page: no pages to report
-            raise _failure(str(path), proc.returncode, stderr)
-        try:
-            with out.open("rb") as fh:
-                return parse_bbox_layout(fh, first_page or 1)
-        except (ET.ParseError, OSError) as exc:
-            raise BadInputError(str(path), "corrupt",
-                                f"unreadable pdftotext output: {exc}") from exc
+    argv = [exe, "-bbox-layout", "-enc", "UTF-8"]
+    if first_page is not None:
+        argv += ["-f", str(first_page)]
+    if last_page is not None:
+        argv += ["-l", str(last_page)]
+    # an absolute path never starts with '-', so pdftotext cannot take it for an option;
+    # the layout comes back on stdout ("-"), not in a temporary file, so a process killed
+    # mid-extraction leaves nothing behind (a batch of pages is a few hundred KB of HTML)
+    argv += [str(path.resolve()), "-"]
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout, check=False)
+    except FileNotFoundError as exc:  # removed between which() and run()
+        raise MissingDependencyError(f"pdftotext cannot run: {exc}",
+                                     hint=POPPLER_INSTALL) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise BadInputError(str(path), "too-large",
+                            f"pdftotext took longer than {timeout:g}s") from exc
+    stderr = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode != 0:
+        if "wrong page range" in stderr.lower():
+            return {}  # the range starts past the last page: no pages to report
+        raise _failure(str(path), proc.returncode, stderr)
+    try:
+        return parse_bbox_layout(io.BytesIO(proc.stdout), first_page or 1)
+    except ET.ParseError as exc:
+        raise BadInputError(str(path), "corrupt",
+                            f"unreadable pdftotext output: {exc}") from exc

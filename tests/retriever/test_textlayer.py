@@ -185,3 +185,30 @@ def test_layout_helpers():
     assert union_box([(0.1, 0.2, 0.3, 0.4), (0.0, 0.5, 0.2, 0.6)]) == (0.0, 0.2, 0.3, 0.6)
     with pytest.raises(ValueError):
         union_box([])
+
+
+def test_a_killed_extraction_leaves_no_temporary_files(tmp_path):
+    """SIGKILL in the middle of extracting: nothing is left in the temporary directory
+    (the layout comes back on pdftotext's stdout, not through a file)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from repo_paths import REPO, SAMPLES
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    loop = ("from retriever.regions import text_layer_regions\n"
+            "print('ready', flush=True)\n"
+            f"while True: text_layer_regions({str(SAMPLES / 'annual-report.pdf')!r})\n")
+    proc = subprocess.Popen([sys.executable, "-c", loop], cwd=REPO, stdout=subprocess.PIPE,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        time.sleep(1.0)  # many extractions, so the kill lands in the middle of one
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert list(scratch.iterdir()) == []
