@@ -55,7 +55,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +70,9 @@ CORPORA = ("text", "scans", "pngs")
 STAGES = ("open", "text layer", "rasterize", "decode", "ocr", "encode", "commit")
 PRODUCE = ("open", "text layer", "rasterize", "decode", "ocr")
 
+from ingest_memory import memory_rows  # noqa: E402
+from ingest_parts import encoder_for, jobs_for, lancedb_indexer, ocr_engine, warm  # noqa: E402
+
 
 def _parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -84,7 +86,6 @@ def _parse() -> argparse.Namespace:
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--rss-encoder", choices=("fake", "minilm"), default="fake")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--probe", help=argparse.SUPPRESS)  # internal: one memory measurement
     return ap.parse_args()
 
 
@@ -107,52 +108,6 @@ class _Meter:
         self.wall[stage] += time.perf_counter() - wall
 
 
-# --- components, made the way the SDK makes them ---------------------------------------
-
-
-def _encoder(threads: int):
-    import torch
-
-    from retriever.plugin_host import get_registry
-
-    torch.set_num_threads(threads)
-    return get_registry().create("encoder", "text/minilm")
-
-
-def _ocr():
-    from retriever.plugin_host import get_registry
-
-    engine = get_registry().create("ocr", "tesseract")
-    engine.check_available()
-    return engine
-
-
-def _indexer(encoder, where: Path):
-    from retriever.manifest import Manifest
-    from retriever.plugin_host import get_registry
-
-    shutil.rmtree(where, ignore_errors=True)
-    spec = get_registry().get("indexer", "lancedb")
-    return spec.create(path=where, manifest=Manifest(encoder=encoder.identity,
-                                                     indexer="lancedb"))
-
-
-def _warm(encoder) -> None:
-    """Load the model (and its ONNX export) before any clock starts."""
-    from retriever.types import Page, Region
-
-    page = Page("0" * 20, "warm", 1, 100, 100,
-                regions=[Region((0.1, 0.1, 0.9, 0.2), "warm up the model", "paragraph")])
-    encoder.encode_pages([page])
-
-
-def _jobs(files: list[Path]):
-    from retriever.ingest import content_hash
-    from retriever.ingest.producer import DocumentJob
-
-    return [DocumentJob(f, content_hash(f), str(f)) for f in files]
-
-
 # --- stage times --------------------------------------------------------------------------
 
 
@@ -167,9 +122,9 @@ def _stage_times(files: list[Path], encoder, ocr, workdir: Path) -> dict:
 
     meter = _Meter()
     settings = ProducerSettings(encoder.dpi, 64_000_000, False, ocr)
-    indexer = _indexer(encoder, workdir / "stage-index")
+    indexer = lancedb_indexer(encoder, workdir / "stage-index")
     pages_done = 0
-    for job in _jobs(files):
+    for job in jobs_for(files):
         with meter("open"):
             document = open_job(job, settings)
         pages: list[Page] = []
@@ -273,7 +228,7 @@ def _sdk_run(files: list[Path], workers: int, workdir: Path, threads: int) -> di
     import torch
 
     torch.set_num_threads(threads)
-    _warm(retriever.encoder)
+    warm(retriever.encoder)
     started = time.perf_counter()
     report = retriever.index([str(f) for f in files], workers=workers)
     seconds = time.perf_counter() - started
@@ -288,13 +243,13 @@ def _producer_run(files: list[Path], workers: int, encoder, ocr, workdir: Path) 
     from retriever.pipeline import page_batch
     from retriever.types import PageRecord
 
-    indexer = _indexer(encoder, workdir / f"producer-{workers}")
+    indexer = lancedb_indexer(encoder, workdir / f"producer-{workers}")
     per_call = page_batch(encoder)
     pages, records, batch = 0, [], []
     started = time.perf_counter()
     with PageProducer(workers=workers, dpi=encoder.dpi, max_pixels=64_000_000,
                       needs_image=encoder.needs_image, ocr=ocr) as producer:
-        for event in producer.run(_jobs(files)):
+        for event in producer.run(jobs_for(files)):
             if isinstance(event, PageReady):
                 batch.append(event.page)
             if batch and (len(batch) >= per_call or isinstance(event, DocumentEnd)):
@@ -309,100 +264,6 @@ def _producer_run(files: list[Path], workers: int, encoder, ocr, workdir: Path) 
     seconds = time.perf_counter() - started
     indexer.close()
     return {"pages": pages, "seconds": round(seconds, 2), "pages_per_s": round(pages / seconds, 2)}
-
-
-# --- peak memory (each in a fresh process) ------------------------------------------------------
-
-
-class _LineVectors:
-    """minilm's output shape (one 384-d vector per text line, its box) without the model."""
-
-    name, dim, kind, dpi = "bench/lines", 384, "multi", 150
-    needs_image, needs_regions = False, True
-
-    def encode_pages(self, pages):
-        import numpy as np
-
-        from retriever.types import MultiVector
-
-        out = []
-        for page in pages:
-            boxes = [line.bbox for region in page.regions for line in region.lines]
-            vectors = np.random.default_rng(len(boxes)).standard_normal((len(boxes), 384))
-            out.append(MultiVector.normalized(vectors.astype(np.float32),
-                                              np.asarray(boxes, np.float32).reshape(-1, 4)))
-        return out
-
-
-def _vmhwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _probe(mode: str, path: Path, workers: int, rss_encoder: str, threads: int) -> dict:
-    from retriever.ingest import open_document
-    from retriever.ingest.producer import PageProducer, PageReady
-    from retriever.pipeline import page_batch
-    from retriever.regions import text_layer_regions
-    from retriever.types import PageRecord
-
-    encoder = _LineVectors() if rss_encoder == "fake" else _encoder(threads)
-    if rss_encoder != "fake":
-        _warm(encoder)
-    baseline = _vmhwm_mb()
-    per_call = page_batch(encoder)
-    kept: list[PageRecord] = []
-    batch = []
-    started = time.perf_counter()
-
-    def flush() -> None:
-        vectors = encoder.encode_pages(batch)
-        records = [PageRecord.from_page(p, v) for p, v in zip(batch, vectors)]
-        if mode != "producer-drop":
-            kept.extend(records)
-        batch.clear()
-
-    if mode == "old":  # what pipeline._pages_with_regions did before the producer
-        layer = text_layer_regions(path)
-        document = open_document(path, dpi=encoder.dpi, render=False)
-        for page in document.pages():
-            page.regions, page.has_text_layer = layer.get(page.page_number) or [], True
-            batch.append(page)
-            if len(batch) >= per_call:
-                flush()
-    else:
-        (job,) = _jobs([path])
-        with PageProducer(workers=workers, dpi=encoder.dpi, max_pixels=64_000_000,
-                          needs_image=False, ocr=None) as producer:
-            for event in producer.run([job]):
-                if isinstance(event, PageReady):
-                    batch.append(event.page)
-                    if len(batch) >= per_call:
-                        flush()
-                del event
-    if batch:
-        flush()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"mode": mode, "pages": len(kept) if kept else None,
-            "seconds": round(time.perf_counter() - started, 1),
-            "baseline_mb": round(baseline, 1), "peak_mb": round(_vmhwm_mb(), 1),
-            "largest_child_mb": round(children, 1)}
-
-
-def _memory_rows(args: argparse.Namespace, big: Path) -> list[dict]:
-    rows = []
-    for mode in ("old", "producer-keep", "producer-drop"):
-        argv = [sys.executable, __file__, "--probe", mode, "--workdir", str(big),
-                "--workers", str(args.workers), "--threads", str(args.threads),
-                "--rss-encoder", args.rss_encoder]
-        done = subprocess.run(argv, check=True, capture_output=True, text=True)
-        row = json.loads(done.stdout.strip().splitlines()[-1])
-        row.update(kind="memory", encoder=args.rss_encoder,
-                   workers=0 if mode == "old" else args.workers)
-        rows.append(row)
-    return rows
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -440,18 +301,14 @@ def main() -> None:
     args = _parse()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     os.environ.setdefault("RETRIEVER_CACHE_DIR", str(args.workdir / "cache"))
-    if args.probe:
-        print(json.dumps(_probe(args.probe, args.workdir, args.workers, args.rss_encoder,
-                                args.threads)))
-        return
     if args.quick:
         args.text_pages, args.scan_pages, args.png_pages, args.no_memory = 4, 1, 1, True
     import ingest_corpus
 
     corpus = ingest_corpus.build(args.workdir, args.text_pages, args.scan_pages,
                                  args.png_pages)
-    encoder, ocr = _encoder(args.threads), _ocr()
-    _warm(encoder)
+    encoder, ocr = encoder_for(args.threads), ocr_engine()
+    warm(encoder)
     cores = os.cpu_count() or 1
     rows: list[dict] = [{"kind": "machine", "cores": cores, "workers": args.workers,
                          "threads": args.threads,
@@ -490,7 +347,7 @@ def main() -> None:
     for row in _range_rows(sources[0]):
         emit(row)
     if not args.no_memory:
-        for row in _memory_rows(args, corpus.big):
+        for row in memory_rows(args, corpus.big):
             emit(row)
     if not args.json:
         _print_table(rows)
