@@ -304,11 +304,12 @@ class LanceDBIndexer(LanceMaintenance, LanceFragmentCommits):  # maintenance.py,
         if self.quantization != "none":
             budget = rerank or self.rerank or default_rerank(self.quantization)
             return self._code_searcher().search(self._table, queries, k, budget, threads)
+        if device or self.device:  # every page on the device; no host copy of them
+            return self._device_cache.search(self._table, queries, k, device or self.device,
+                                             self.manifest.encoder.dim)
         cache = self._exact.current(self._table)
         if k <= 0 or cache.keys.size == 0:
             return [[] for _ in queries]
-        if device or self.device:
-            return self._device_cache.search(cache, queries, k, device or self.device)
         scores = exact_maxsim_many(  # (n_queries, P); torch when installed, else numpy
             [q.vectors for q in queries], cache.vectors, cache.offsets, threads=threads
         )

@@ -371,6 +371,20 @@ def test_lancedb_cache_dtype_float16_and_bad_options(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_lancedb_device_search_keeps_no_host_copy_and_follows_commits(tmp_path):
+    """With ``device``, pages go from the table version's dataset to the device a chunk at
+    a time: the host cache of exact search is never built, and a commit is seen."""
+    ix = lance(tmp_path, device="cpu")
+    records = make_corpus(seed=17)
+    ix.add(records[:-3])
+    rng = np.random.default_rng(6)
+    q = MultiVector(unit(rng, 3), np.zeros((3, 4), np.float32))
+    assert_same_ranking(ix.search([q], 50)[0], brute_force(records[:-3], q.vectors, 50))
+    ix.add(records[-3:])
+    assert_same_ranking(ix.search([q], 50)[0], brute_force(records, q.vectors, 50))
+    assert ix._exact._held is None  # noqa: SLF001 - what the option promises to save
+
+
 # -- replace: one commit for a changed document; every path a document is recorded at ---------
 
 
