@@ -25,13 +25,13 @@ from __future__ import annotations
 __all__ = ["AgglomerativePool", "cluster_labels", "first_merges", "region_of"]
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
-from collections.abc import Sequence
-
 from retriever.compression import is_local, merged
 from retriever.types import MultiVector, Region
+
 
 def cluster_labels(points: np.ndarray, clusters: int, method: str = "average",
                    groups: np.ndarray | None = None) -> np.ndarray:
