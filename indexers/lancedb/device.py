@@ -35,11 +35,11 @@ class DeviceCache:
         """Top ``k`` pages per query of ``table``'s current version."""
         with self._lock:
             held = self._held
-            # the dataset is pinned at one version: keys and vectors are read from the
-            # same rows even if a commit lands meanwhile
-            dataset = table.to_lance()
-            if held is None or held[0] != (dataset.version, device):
+            if held is None or held[0] != (int(table.version), device):
                 self._held = None  # the old upload goes before the new one is made
+                # a dataset pinned at one version: keys and vectors come from the same
+                # rows even if a commit lands meanwhile
+                dataset = table.to_lance()
                 keys = np.array(dataset.to_table(columns=["key"]).column("key").to_pylist(),
                                 dtype=object)  # (P,) in row order
 
