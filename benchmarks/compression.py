@@ -252,6 +252,8 @@ def run_corpus(name: str, pages, regions, queries, grounding, targets) -> None:
                 (f"pool:{f} linkage=ward", "pool", {"factor": f, "linkage": "ward"}),
                 (f"pool:{f} spatial=1", "pool", {"factor": f, "spatial": 1.0}),
                 (f"prune:{f}", "prune", {"factor": f}),
+                (f"prune:{f} within_regions=false", "prune",
+                 {"factor": f, "within_regions": False}),
                 ("merge:2", "merge", {"factor": 2})]
     for label, plugin, options in variants:
         compressor = get_registry().create("compressor", plugin, **options)

@@ -7,7 +7,9 @@ collection is built with one compressor or none, recorded in its manifest as
 ``NAME:FACTOR`` (``pool:3``); asking a built collection for another is refused, since
 its stored vectors were shaped by the first.
 
-``merged`` is the one way a compressor turns groups of vectors into vectors: the
+``region_of`` tells a compressor which of the page's paragraphs each vector lies in, for
+one that declares ``uses_regions``. ``merged`` is the one way a compressor turns groups of
+vectors into vectors: the
 count-weighted mean of each group (re-normalized), the union of its boxes and the sum of
 its counts, so grounding still knows where each vector came from and how much of the
 page it stands for.
@@ -16,7 +18,8 @@ page it stands for.
 from __future__ import annotations
 
 __all__ = ["GLOBAL_AREA", "parse_compress", "open_compressor", "merged", "is_local",
-           "check_compressed", "compress_all", "batch_compressor", "check_compressor"]
+           "region_of", "check_compressed", "compress_all", "batch_compressor",
+           "check_compressor"]
 
 from collections.abc import Sequence
 
@@ -95,6 +98,26 @@ def is_local(boxes: np.ndarray) -> np.ndarray:
     boxes = np.asarray(boxes, np.float32)
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return area < GLOBAL_AREA
+
+
+def region_of(boxes: np.ndarray, regions: Sequence[Region]) -> np.ndarray:
+    """(n,) index into ``regions`` of the one that overlaps each box (n, 4) the most;
+    -1 where none does.
+
+    Overlap rather than the box's centre, so that a vector whose box lies on a paragraph's
+    edge (a line box equal to its paragraph's) is not flipped by a float's rounding.
+    """
+    boxes = np.asarray(boxes, np.float64)
+    if not len(regions) or not len(boxes):
+        return np.full(len(boxes), -1, np.int64)
+    areas = np.asarray([r.bbox for r in regions], np.float64)  # (r, 4)
+    width = (np.minimum(boxes[:, None, 2], areas[None, :, 2])
+             - np.maximum(boxes[:, None, 0], areas[None, :, 0]))  # (n, r)
+    height = (np.minimum(boxes[:, None, 3], areas[None, :, 3])
+              - np.maximum(boxes[:, None, 1], areas[None, :, 1]))
+    overlap = np.clip(width, 0, None) * np.clip(height, 0, None)
+    best = overlap.argmax(axis=1)
+    return np.where(overlap[np.arange(len(boxes)), best] > 0, best, -1).astype(np.int64)
 
 
 def merged(mv: MultiVector, labels: np.ndarray) -> MultiVector:

@@ -67,4 +67,7 @@ def register_compressors(register) -> None:
         description="background pruning: keeps the 1/FACTOR of the vectors least like the "
                     "page's dominant direction and fuses the rest into one",
         options=(Option("factor", int, 3, "1/FACTOR of the vectors are kept", minimum=2),
+                 Option("within_regions", bool, True, "fuse the vectors outside every one "
+                        "of the page's paragraphs (blank paper) before any inside one",
+                        legacy=False),  # collections pruned before it existed
                  MIN_KEEP)))

@@ -22,14 +22,14 @@ short paragraphs keeps one vector for each.
 
 from __future__ import annotations
 
-__all__ = ["AgglomerativePool", "cluster_labels", "first_merges", "region_of"]
+__all__ = ["AgglomerativePool", "cluster_labels", "first_merges"]
 
 import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from retriever.compression import is_local, merged
+from retriever.compression import is_local, merged, region_of
 from retriever.types import MultiVector, Region
 
 
@@ -77,26 +77,6 @@ def first_merges(tree: np.ndarray, merges: int) -> np.ndarray:
             break
         parent = hop
     return np.unique(parent[:m], return_inverse=True)[1].astype(np.int64)
-
-
-def region_of(boxes: np.ndarray, regions: Sequence[Region]) -> np.ndarray:
-    """(n,) index into ``regions`` of the one that overlaps each box (n, 4) the most;
-    -1 where none does.
-
-    Overlap rather than the box's centre, so that a vector whose box lies on a paragraph's
-    edge (a line box equal to its paragraph's) is not flipped by a float's rounding.
-    """
-    boxes = np.asarray(boxes, np.float64)
-    if not len(regions) or not len(boxes):
-        return np.full(len(boxes), -1, np.int64)
-    areas = np.asarray([r.bbox for r in regions], np.float64)  # (r, 4)
-    width = (np.minimum(boxes[:, None, 2], areas[None, :, 2])
-             - np.maximum(boxes[:, None, 0], areas[None, :, 0]))  # (n, r)
-    height = (np.minimum(boxes[:, None, 3], areas[None, :, 3])
-              - np.maximum(boxes[:, None, 1], areas[None, :, 1]))
-    overlap = np.clip(width, 0, None) * np.clip(height, 0, None)
-    best = overlap.argmax(axis=1)
-    return np.where(overlap[np.arange(len(boxes)), best] > 0, best, -1).astype(np.int64)
 
 
 class AgglomerativePool:

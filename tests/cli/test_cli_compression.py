@@ -29,14 +29,15 @@ def test_compress_is_shown_by_info_and_kept(tmp_path, capsys):
     info = runner.invoke(app, ["collections", "info", "z", "--data-dir", str(tmp_path),
                                "--json"])
     details = json.loads(info.stdout)
-    assert details["compressor"] == "prune:3" and details["vectors"] > 0
+    assert details["compressor"] == "prune:3,within_regions=true" and details["vectors"] > 0
     text = runner.invoke(app, ["collections", "info", "z", "--data-dir", str(tmp_path)]).stdout
-    assert "compressor: prune:3" in text and f"vectors:    {details['vectors']}" in text
+    assert "compressor: prune:3,within_regions=true" in text and f"vectors:    {details['vectors']}" in text
     # errors go through ``main``, which turns them into a message and exit code 2
     argv = ["index", str(SAMPLES / "annual-report.pdf"), "-c", "z", "-e", "example/hashing",
             "--data-dir", str(tmp_path), "--force", "--compress", "merge:2"]
     assert main(argv) == 2
-    assert "built with compressor prune:3, not merge:2" in capsys.readouterr().err
+    assert "built with compressor prune:3,within_regions=true, not merge:2" \
+        in capsys.readouterr().err
 
 
 def test_compress_takes_the_compressors_options(tmp_path, capsys):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plugins.compression.pool import cluster_labels, region_of
-from retriever.compression import compress_all, is_local, merged
+from plugins.compression.pool import cluster_labels
+from retriever.compression import compress_all, is_local, merged, region_of
 from retriever.grounding import ground
 from retriever.plugin_host import get_registry
 from retriever.types import MultiVector, Region
@@ -130,6 +130,28 @@ def test_prune_keeps_the_content_and_fuses_the_background(page):
     kept = (out.vectors[out.counts == 1] @ mv.vectors[content].T).max(axis=0) > 0.9999
     assert kept.sum() == 341 - 0  # the kept slots hold content patches only
     assert out.counts.max() == mv.n - GLOBALS - 341  # the rest fused into one vector
+
+
+def test_prune_with_the_paragraphs_fuses_blank_paper_first(page):
+    mv, regions = page
+    # blank paper that points many ways (shading, rules, scan noise): no one dominant
+    # direction tells it from the paragraphs
+    rng = np.random.default_rng(8)
+    vectors = mv.vectors.copy()
+    text = np.concatenate([paragraph_cells(p) for p in range(len(PARAGRAPHS))])
+    blank = np.setdiff1d(np.arange(GRID * GRID), text)
+    vectors[blank] = _unit(rng.standard_normal((12, DIM)))[rng.integers(12, size=blank.size)]
+    mv = MultiVector(_unit(vectors), mv.boxes)
+    out = compressor("prune").compress(mv, regions=regions)
+    alone = (out.counts == 1) & is_local(out.boxes)  # the page-level vectors aside
+    # every vector kept as it is lies inside a paragraph, and the paragraphs (408 patches)
+    # fill every kept slot; without them some blank paper is kept instead
+    assert alone.sum() == 341
+    assert all(_cells_inside(box, regions) for box in out.boxes[alone])
+    for plain in (compressor("prune").compress(mv),
+                  compressor("prune", within_regions=False).compress(mv, regions=regions)):
+        kept = plain.boxes[(plain.counts == 1) & is_local(plain.boxes)]
+        assert not all(_cells_inside(box, regions) for box in kept)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
