@@ -22,6 +22,7 @@ __all__ = ["GLOBAL_AREA", "parse_compress", "open_compressor", "merged", "is_loc
            "check_compressor"]
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,14 @@ def _spelled(value: object) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
+def _effective(spec, given: dict[str, str], *, recorded: bool) -> dict[str, Any]:
+    """Every option the compressor of ``spec`` runs with, parsed: ``given``, the
+    ``legacy`` value of each build option a manifest's spelling (``recorded``) leaves out,
+    then the defaults."""
+    options = spec.reopen_options(given) if recorded else given
+    return spec.parse_options({**spec.option_defaults(), **options})
+
+
 def open_compressor(text: str, *, recorded: bool = False) -> tuple[str, Compressor]:
     """The compressor ``text`` names and its canonical spelling for the manifest.
 
@@ -73,22 +82,18 @@ def open_compressor(text: str, *, recorded: bool = False) -> tuple[str, Compress
 
     name, given = parse_compress(text)
     spec = get_registry().get("compressor", name)
-    options = spec.reopen_options(given) if recorded else given
-    compressor = spec.create(**options)
-    effective = spec.parse_options({**spec.option_defaults(), **options})
+    effective = _effective(spec, given, recorded=recorded)
+    compressor = spec.create(**effective)
     declared = {o.name: o for o in spec.options or ()}
     spelling = name
     if "factor" in declared:
         spelling += f":{_spelled(effective['factor'])}"
     for key in sorted(effective):
         option = declared.get(key)
-        if key == "factor" and option is not None:
-            continue
-        baseline = None if option is None else (
-            option.legacy if option.legacy is not None else option.default)
-        if option is None and key not in given:
-            continue  # an undeclared compressor: only what was asked for
-        if option is None or effective[key] != baseline:
+        if option is None:  # an undeclared compressor: only what was asked for
+            spelling += f",{key}={_spelled(effective[key])}"
+        elif key != "factor" and effective[key] != (
+                option.legacy if option.legacy is not None else option.default):
             spelling += f",{key}={_spelled(effective[key])}"
     return spelling, compressor
 
@@ -214,16 +219,14 @@ def check_compressor(stored: str | None, asked: str | None, collection: str) -> 
     collection built with ``pool:3`` by an earlier version, before pool had more options."""
     if asked is None:
         return
-    open_compressor(asked)  # a bad name or option is its own error, before any mismatch
-    same = stored is not None and parse_compress(asked)[0] == parse_compress(stored)[0]
-    if same:
-        from .plugin_host import get_registry
+    from .plugin_host import get_registry
 
-        name, given = parse_compress(asked)
-        spec = get_registry().get("compressor", name)
-        built_options = spec.parse_options({**spec.option_defaults(),
-                                            **spec.reopen_options(parse_compress(stored)[1])})
-        asked_options = spec.parse_options(given)
+    name, given = parse_compress(asked)
+    spec = get_registry().get("compressor", name)
+    asked_options = spec.parse_options(given)  # a bad option is its own error, first
+    same = False
+    if stored is not None and parse_compress(stored)[0] == name:
+        built_options = _effective(spec, parse_compress(stored)[1], recorded=True)
         same = all(built_options.get(k) == v for k, v in asked_options.items())
     if not same:
         built = f"compressor {stored}" if stored else "no compressor"
