@@ -187,9 +187,10 @@ class BinaryCodes(_Codes):
     def nbytes(self) -> int:
         return int(self.bits.nbytes)
 
-    def signs(self, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
-        """The sign vectors of ``rows`` as 0/1 bytes -> (r, d) uint8."""
-        return np.unpackbits(self.bits[rows], axis=1, count=self.dim)
+    def signs(self, rows: slice | np.ndarray | PageBlock = slice(None)) -> np.ndarray:
+        """The sign vectors of ``rows`` (or of a block's rows) as 0/1 bytes -> (r, d) uint8."""
+        bits = rows.take(self.bits) if isinstance(rows, PageBlock) else self.bits[rows]
+        return np.unpackbits(bits, axis=1, count=self.dim)
 
     def query_codes(self, stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Query vectors -> (int8 (q, d) codes, float32 (q,) factors) such that a page
@@ -209,7 +210,7 @@ class BinaryCodes(_Codes):
             q_words = _words(np.packbits(stacked > 0, axis=1))  # (q_total, w)
 
             def similarities(block: PageBlock) -> np.ndarray:
-                words = _words(self.bits[block.rows])  # (rows, w)
+                words = _words(block.take(self.bits))  # (rows, w)
                 sims = np.empty((words.shape[0], q_total), np.int32)  # (rows, q_total)
                 for i in range(q_total):  # one query vector at a time keeps memory small
                     sims[:, i] = self.dim - 2 * _popcount(words ^ q_words[i])
@@ -222,7 +223,7 @@ class BinaryCodes(_Codes):
             sums = q_codes.sum(axis=1, dtype=np.int64).astype(np.float32)  # (q_total,)
 
             def similarities(block: PageBlock) -> np.ndarray:
-                return self.signs(block.rows).astype(np.float32) @ q_t  # (rows, q_total)
+                return self.signs(block).astype(np.float32) @ q_t  # (rows, q_total)
 
             def finish(best: np.ndarray) -> np.ndarray:
                 return (2 * best - sums) * factors
@@ -265,8 +266,8 @@ class Int8Codes(_Codes):
         q_t = q_values.astype(np.float32).T  # (d, q_total)
 
         def similarities(block: PageBlock) -> np.ndarray:
-            dots = self.values[block.rows].astype(np.float32) @ q_t  # (rows, q_total)
-            return dots * self.scales[block.rows, None]
+            dots = block.take(self.values).astype(np.float32) @ q_t  # (rows, q_total)
+            return dots * block.take(self.scales)[:, None]
 
         return _blocked_numpy(blocks, n_out, starts, stacked.shape[0], similarities,
                               lambda best: best * q_scales)

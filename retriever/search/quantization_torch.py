@@ -124,7 +124,7 @@ def score_codes(
         scale = torch.from_numpy(factors)  # (q_total,)
 
         def similarities(block: PageBlock) -> Any:
-            bits = as_tensor(codes.signs(block.rows)).view(torch.int8)  # (rows, d) 0/1
+            bits = as_tensor(codes.signs(block)).view(torch.int8)  # (rows, d) 0/1
             return int_matmul(bits, q_t, path)  # (rows, q_total) int32
 
         def finish(best: Any) -> Any:  # the 0/1 dot product back to the +-1 one, scaled
@@ -135,8 +135,8 @@ def score_codes(
         scale = torch.from_numpy(q_scales)
 
         def similarities(block: PageBlock) -> Any:
-            dots = int_matmul(as_tensor(codes.values[block.rows]), q_t, path)  # (rows, q_total)
-            row_scale = as_tensor(codes.scales[block.rows]).unsqueeze(1)  # (rows, 1)
+            dots = int_matmul(as_tensor(block.take(codes.values)), q_t, path)  # (rows, q_total)
+            row_scale = as_tensor(block.take(codes.scales)).unsqueeze(1)  # (rows, 1)
             return dots * row_scale  # int32 * float32 -> float32
 
         def finish(best: Any) -> Any:

@@ -251,7 +251,7 @@ def maxsim_many_torch(
     q_t = torch.from_numpy(stacked).T  # (d, q_total); a view, BLAS reads it as is
 
     def similarities(block: PageBlock) -> Any:
-        tile = as_tensor(vectors[block.rows])  # (rows, d), stored dtype
+        tile = as_tensor(block.take(vectors))  # (rows, d), stored dtype
         if tile.dtype != torch.float32:
             tile = tile.float()  # compute in float32 even when stored in float16
         return tile @ q_t  # (rows, q_total)
