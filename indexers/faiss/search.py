@@ -15,8 +15,8 @@ grows with the collection; the scores agree with the copy's to float32 rounding.
 from __future__ import annotations
 
 __all__ = [
-    "EXACT_CACHE_BYTES", "check_options", "streamed_scores", "empty_query_scores", "exact_search", "candidate_positions", "rerank",
-    "two_stage",
+    "EXACT_CACHE_BYTES", "STREAM_VECTORS", "check_options", "empty_query_scores",
+    "exact_search", "streamed_scores", "candidate_positions", "rerank", "two_stage",
 ]
 
 import numpy as np
