@@ -9,10 +9,9 @@ its stored vectors were shaped by the first.
 
 ``region_of`` tells a compressor which of the page's paragraphs each vector lies in, for
 one that declares ``uses_regions``. ``merged`` is the one way a compressor turns groups of
-vectors into vectors: the
-count-weighted mean of each group (re-normalized), the union of its boxes and the sum of
-its counts, so grounding still knows where each vector came from and how much of the
-page it stands for.
+vectors into vectors: the count-weighted mean of each group (re-normalized), the union of
+its boxes and the sum of its counts, so grounding still knows where each vector came from
+and how much of the page it stands for.
 """
 
 from __future__ import annotations

@@ -71,13 +71,13 @@ def streamed_scores(view: LiveView, query_vectors: list[np.ndarray], *,
     """Exact MaxSim of the queries against every live page -> (n_queries, P) float32,
     reading the pages from their segments about ``chunk_vectors`` vectors at a time."""
     scores = np.empty((len(query_vectors), len(view)), np.float32)
-    ends = np.cumsum(view.counts)  # (P,) vectors up to and including each page
-    stored_dtype = view.segments[0].vectors.dtype if view.segments else np.float32
-    convert = stored_dtype != np.float32 and torch_available()
+    counts = view.counts  # (P,) a property: computed once, not per chunk
+    ends = np.cumsum(counts)  # (P,) vectors up to and including each page
+    convert = view.stored_dtype != np.float32 and torch_available()
     buffer = np.empty((0, view.dim), np.float32)  # reused: the largest chunk so far
     start = 0
     while start < len(view):
-        first = int(ends[start] - view.counts[start])  # the chunk's first vector
+        first = int(ends[start] - counts[start])  # the chunk's first vector
         stop = int(np.searchsorted(ends, first + chunk_vectors, side="right"))
         stop = min(max(stop, start + 1), len(view))  # whole pages, at least one
         positions = np.arange(start, stop)

@@ -74,6 +74,11 @@ class LiveView:
         return self.ends - self.starts  # (P,)
 
     @property
+    def stored_dtype(self) -> np.dtype:
+        """The dtype the segments store vectors in (float16 unless asked otherwise)."""
+        return self.segments[0].vectors.dtype if self.segments else np.dtype(np.float32)
+
+    @property
     def n_vectors(self) -> int:
         return int(self.counts.sum())
 
@@ -99,8 +104,7 @@ class LiveView:
         positions = np.asarray(positions, np.int64)
         counts = self.counts[positions]  # (C,)
         offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)  # (C+1,)
-        stored = self.segments[0].vectors.dtype if self.segments else np.float32
-        out = np.empty((int(offsets[-1]), self.dim), dtype or stored)  # (N, d)
+        out = np.empty((int(offsets[-1]), self.dim), dtype or self.stored_dtype)  # (N, d)
         if positions.size <= _SLICED_PAGES:
             self._announce(positions)
             for at, p in enumerate(positions.tolist()):

@@ -6,10 +6,10 @@ similarity to that dominant direction; the ``1/factor`` least like it are kept a
 are, and the rest are fused into one vector (their count-weighted mean, the union box),
 so a query about the background still finds something and the counts still add up.
 
-Given the page's regions (``within_regions``, the default), a vector whose box overlaps none of them (blank paper, a margin)
-is fused before any vector inside a paragraph, whatever its direction: the layout says
-what is background where one dominant direction cannot (a page whose blank paper, rules
-and shading point several ways).
+Given the page's regions (``within_regions``, the default), a vector whose box overlaps
+none of them (blank paper, a margin) is fused before any vector inside a paragraph,
+whatever its direction: the layout says what is background where one dominant direction
+cannot (a page whose blank paper, rules and shading point several ways).
 """
 
 from __future__ import annotations

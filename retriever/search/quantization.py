@@ -36,7 +36,7 @@ from typing import Union
 import numpy as np
 
 from ..errors import RetrieverError, UsageError
-from .ragged import PageBlock, check_offsets, plan_blocks, stack_queries
+from .ragged import PageBlock, check_offsets, plan_blocks, stack_queries, take_rows
 from .scoring_torch import default_block_rows, resolve_backend
 
 QUANTIZATIONS = ("none", "int8", "binary")
@@ -187,10 +187,9 @@ class BinaryCodes(_Codes):
     def nbytes(self) -> int:
         return int(self.bits.nbytes)
 
-    def signs(self, rows: slice | np.ndarray | PageBlock = slice(None)) -> np.ndarray:
-        """The sign vectors of ``rows`` (or of a block's rows) as 0/1 bytes -> (r, d) uint8."""
-        bits = rows.take(self.bits) if isinstance(rows, PageBlock) else self.bits[rows]
-        return np.unpackbits(bits, axis=1, count=self.dim)
+    def signs(self, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+        """The sign vectors of ``rows`` as 0/1 bytes -> (r, d) uint8."""
+        return np.unpackbits(take_rows(self.bits, rows), axis=1, count=self.dim)
 
     def query_codes(self, stacked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Query vectors -> (int8 (q, d) codes, float32 (q,) factors) such that a page
@@ -223,7 +222,7 @@ class BinaryCodes(_Codes):
             sums = q_codes.sum(axis=1, dtype=np.int64).astype(np.float32)  # (q_total,)
 
             def similarities(block: PageBlock) -> np.ndarray:
-                return self.signs(block).astype(np.float32) @ q_t  # (rows, q_total)
+                return self.signs(block.rows).astype(np.float32) @ q_t  # (rows, q_total)
 
             def finish(best: np.ndarray) -> np.ndarray:
                 return (2 * best - sums) * factors

@@ -124,7 +124,7 @@ def score_codes(
         scale = torch.from_numpy(factors)  # (q_total,)
 
         def similarities(block: PageBlock) -> Any:
-            bits = as_tensor(codes.signs(block)).view(torch.int8)  # (rows, d) 0/1
+            bits = as_tensor(codes.signs(block.rows)).view(torch.int8)  # (rows, d) 0/1
             return int_matmul(bits, q_t, path)  # (rows, q_total) int32
 
         def finish(best: Any) -> Any:  # the 0/1 dot product back to the +-1 one, scaled

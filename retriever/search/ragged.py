@@ -14,7 +14,7 @@ No numerical work happens here, and nothing imports torch.
 from __future__ import annotations
 
 __all__ = ["DEFAULT_BLOCK_ELEMENTS", "PageBlock", "check_offsets", "plan_blocks", "page_rows",
-           "stack_queries"]
+           "stack_queries", "take_rows"]
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,12 +54,17 @@ class PageBlock:
         return int(self.lengths.sum())
 
     def take(self, array: np.ndarray) -> np.ndarray:
-        """``array[rows]`` along the first axis: a view for a slice, else a copy made
-        with ``np.take``, which copied a block of scattered int8 code rows 2.5x faster
-        than fancy indexing here (0.05 against 0.13 ms for 16 ColPali pages)."""
-        if isinstance(self.rows, slice):
-            return array[self.rows]
-        return np.take(array, self.rows, axis=0)
+        """The block's rows of ``array`` (``take_rows``)."""
+        return take_rows(array, self.rows)
+
+
+def take_rows(array: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
+    """``array[rows]`` along the first axis: a view for a slice, else a copy made with
+    ``np.take``, which copied a block of scattered int8 code rows 2.5x faster than fancy
+    indexing here (0.05 against 0.13 ms for 16 ColPali pages)."""
+    if isinstance(rows, slice):
+        return array[rows]
+    return np.take(array, rows, axis=0)
 
 
 def check_offsets(offsets: np.ndarray, n_rows: int) -> np.ndarray:
