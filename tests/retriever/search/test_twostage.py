@@ -8,8 +8,8 @@ import pytest
 from retriever.errors import RetrieverError
 from retriever.search.prefilter import page_centroids
 from retriever.search.scoring import maxsim_scores_many
-from retriever.search.twostage import ArrayVectors, CodeIndex, best_pages, default_rerank, \
-    two_stage_search
+from retriever.search.twostage import IVF_POOL, MAX_IVF_POOL, ArrayVectors, CodeIndex, \
+    best_pages, default_candidates, default_rerank, ivf_pool, two_stage_search
 from structured_pages import structured_corpus
 
 
@@ -70,6 +70,19 @@ def test_index_sizes_and_defaults():
     with pytest.raises(RetrieverError, match="rerank"):
         two_stage_search(binary, [vectors[:2]], ArrayVectors(vectors, offsets), rerank=0)
     assert two_stage_search(binary, [], ArrayVectors(vectors, offsets), rerank=5) == []
+
+
+def test_candidates_stop_growing_before_the_ivf_pool():
+    # up to the cap both follow the collection, one page in 64
+    assert default_candidates(10_000) == 156
+    assert ivf_pool(10_000, 156) == IVF_POOL * 156
+    assert default_candidates(500) == 128 and ivf_pool(500, 128) == IVF_POOL * 128
+    # past it the candidates stay at 512 while the pool keeps growing to its own cap
+    assert default_candidates(100_000) == 512
+    assert ivf_pool(100_000, 512) == MAX_IVF_POOL > IVF_POOL * 512
+    assert ivf_pool(10_000_000, 512) == MAX_IVF_POOL
+    # a caller asking for more candidates gets a pool that holds them
+    assert ivf_pool(100_000, 2048) == IVF_POOL * 2048
 
 
 def test_page_centroids():
