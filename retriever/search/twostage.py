@@ -63,8 +63,9 @@ MAX_IVF_POOL = 8192
 #: up to this many pages the codes of every page are scored (no centroid stage): at 1k
 #: pages a full code scan took longer than exact search on a CPU without VNNI
 FULL_SCAN_PAGES = 512
-#: pages the IVF coarse stage hands to the exact centroid MaxSim, per candidate kept:
-#: 8 kept recall@10 at 1.00 at 10k pages where 2 and 4 lost pages (benchmarks/search.py)
+#: pages the IVF coarse stage hands to the exact centroid MaxSim, per candidate before
+#: the candidate cap (``ivf_pool``): 8 kept recall@10 at 1.00 at 10k pages where 2 and 4
+#: lost pages (benchmarks/search.py)
 IVF_POOL = 8
 
 #: how stage 0 runs: "auto" (IVF when FAISS is installed and the centroids are many),
@@ -75,16 +76,20 @@ COARSE_MODES = ("auto", "ivf", "scan")
 FetchVectors = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
+def _one_in_64(n_pages: int) -> int:
+    # the collection-size rule both the candidates and the IVF pool follow, before caps
+    return max(n_pages // 64, MIN_CANDIDATES)
+
+
 def default_candidates(n_pages: int) -> int:
-    return int(min(max(n_pages // 64, MIN_CANDIDATES), DEFAULT_CANDIDATES))
+    return int(min(_one_in_64(n_pages), DEFAULT_CANDIDATES))
 
 
 def ivf_pool(n_pages: int, wide: int) -> int:
     """Pages the IVF hands to the exact centroid MaxSim when ``wide`` are kept: the pool
     follows the collection (``IVF_POOL`` per page in 64) past the candidate cap, because
     the pool, not the candidate count, decided recall at 100k pages."""
-    grown = IVF_POOL * max(n_pages // 64, MIN_CANDIDATES)
-    return int(max(IVF_POOL * wide, min(grown, MAX_IVF_POOL)))
+    return int(max(IVF_POOL * wide, min(IVF_POOL * _one_in_64(n_pages), MAX_IVF_POOL)))
 
 
 def default_rerank(quantization: str) -> int:
