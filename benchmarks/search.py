@@ -83,7 +83,7 @@ from retriever.search.scoring_torch import maxsim_many_torch  # noqa: E402
 from retriever.search.twostage import (  # noqa: E402
     FULL_SCAN_PAGES, ArrayVectors, CodeIndex, default_candidates, default_rerank, best_pages,
     two_stage_search)
-from retriever.search.quantization_torch import code_matmul_path  # noqa: E402
+from retriever.search.quantization_torch import binary_kernel, code_matmul_path  # noqa: E402,E501
 from search_collection import collection_rows, streamed_collection_row  # noqa: E402
 from search_peers import (  # noqa: E402
     colpali_engine_scores, fast_plaid_status, numpy_blocked_scores)
@@ -224,8 +224,10 @@ def main() -> None:
     THREADS[0] = ARGS.threads
     CEILING["pages_per_s"] = measure_ceiling(ARGS.threads)
     CEILING["code_matmul"] = code_matmul_path()
+    CEILING["binary_kernel"] = binary_kernel()
     log(f"compute ceiling (float32 matmul probe, {ARGS.threads} threads): "
-        f"{CEILING['pages_per_s']:.0f} pages/s; code matmul path: {CEILING['code_matmul']}")
+        f"{CEILING['pages_per_s']:.0f} pages/s; code matmul path: {CEILING['code_matmul']}; "
+        f"binary code kernel: {CEILING['binary_kernel']}")
     workdir = Path(ARGS.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     clock = time.perf_counter()
@@ -263,7 +265,8 @@ def main() -> None:
           f"fast-plaid: {fast_plaid_status()}; peak RSS {peak_gb:.1f} GB; "
           f"total {time.perf_counter() - clock:.0f} s")
     print(f"compute ceiling {CEILING['pages_per_s']:.0f} pages/s (float32 matmul probe); "
-          f"code matmul path {CEILING['code_matmul']}")
+          f"code matmul path {CEILING['code_matmul']}; binary code kernel "
+          f"{CEILING['binary_kernel']}")
     print_table()
     for extra in EXTRA:
         print(extra)

@@ -98,4 +98,5 @@ def print_json() -> None:
             "ram_kb_per_page": r["ram"], "disk_kb_per_page": r["disk"],
             "build_s": r["build"], "pages_per_s": r["pps"],
             "ceiling_pages_per_s": CEILING["pages_per_s"],
-            "code_matmul": CEILING["code_matmul"], "section": r["section"]}))
+            "code_matmul": CEILING["code_matmul"],
+            "binary_kernel": CEILING.get("binary_kernel"), "section": r["section"]}))
