@@ -16,10 +16,10 @@ both once per process on a block-sized product and keeps the faster;
 Binary codes have a second kernel that needs no matmul: each packed byte of a page vector
 indexes a table of the query's partial sums for that byte's 8 bits (256 entries per byte
 position), and ``embedding_bag`` adds a row's 16 lookups. It is exact too (integer sums in
-float32). On a Zen 4 host it ran at 0.8-1.3x the VNNI int8 matmul and about 10x faster than
-the float32 one, the only matmul an AVX2-only CPU runs well; ``binary_kernel`` measures it
-against unpacking plus the chosen matmul, and ``RETRIEVER_BINARY_KERNEL=lookup|unpack``
-forces one.
+float32). On a Zen 4 host a block took 1.0-1.4x the time of the VNNI int8 matmul and about
+a tenth of the float32 matmul's, which is the one an AVX2-only CPU runs well.
+``binary_kernel`` measures it against unpacking plus the chosen matmul and keeps the faster;
+``RETRIEVER_BINARY_KERNEL=lookup|unpack`` forces one.
 
 Imported only when a code kernel runs on the torch backend.
 """
@@ -27,7 +27,7 @@ Imported only when a code kernel runs on the torch backend.
 from __future__ import annotations
 
 __all__ = ["BINARY_KERNELS", "CODE_MATMUL_PATHS", "binary_kernel", "byte_tables",
-           "code_matmul_path", "int_matmul", "score_codes"]
+           "code_matmul_path", "int_matmul", "lookup_dots", "score_codes"]
 
 import os
 import time
@@ -114,7 +114,7 @@ def byte_tables(q_codes: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
     (ceil(d/8) * 256, q) float32 holding, at ``offsets[j] + v``, the sum of the codes of
     byte position j's components whose bits are set in ``v``. Summing a packed row's
     ``table[offsets + row]`` gives its 0/1 dot product with every query code, exactly
-    (at most 16 * 8 * 127 in magnitude)."""
+    (at most 127 * d in magnitude, far below float32's 2**24)."""
     q, d = q_codes.shape
     n_bytes = (d + 7) // 8
     padded = np.zeros((q, n_bytes * 8), np.float32)  # the padding bits are never set
