@@ -89,15 +89,23 @@ def _measured_path() -> str:
     return "int8" if t_int < t_float else "float32"
 
 
+def _forced(variable: str, choices: tuple[str, ...], what: str) -> str | None:
+    """The choice an environment variable forces, or None for the probe's ("", "auto")."""
+    forced = os.environ.get(variable, "").strip().lower()
+    if forced in ("", "auto"):
+        return None
+    if forced not in choices:
+        raise UsageError(f"{variable}={forced!r} is not a {what}",
+                         hint=f"use one of {choices} or auto")
+    return forced
+
+
 def code_matmul_path() -> str:
     """How code similarities are multiplied here: "int8" (``torch._int_mm``) or
     "float32" (the same integers in a float32 matmul); measured once per process."""
-    forced = os.environ.get("RETRIEVER_CODE_MATMUL", "").strip().lower()
-    if forced in ("", "auto"):
+    forced = _forced("RETRIEVER_CODE_MATMUL", CODE_MATMUL_PATHS, "code matmul path")
+    if forced is None:
         return _measured_path()
-    if forced not in CODE_MATMUL_PATHS:
-        raise UsageError(f"RETRIEVER_CODE_MATMUL={forced!r} is not a code matmul path",
-                         hint=f"use one of {CODE_MATMUL_PATHS} or auto")
     if forced == "int8" and not _has_int_mm():
         raise UsageError("RETRIEVER_CODE_MATMUL=int8, but this torch has no int8 matmul")
     return forced
@@ -106,7 +114,7 @@ def code_matmul_path() -> str:
 BINARY_KERNELS = ("lookup", "unpack")
 
 #: bit k of a byte, most significant first as ``np.packbits`` stores them -> (256, 8)
-_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1)
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
 
 
 def byte_tables(q_codes: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
@@ -119,8 +127,8 @@ def byte_tables(q_codes: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
     n_bytes = (d + 7) // 8
     padded = np.zeros((q, n_bytes * 8), np.float32)  # the padding bits are never set
     padded[:, :d] = q_codes
-    table = np.einsum("vk,qjk->jvq", _BYTE_BITS.astype(np.float32),
-                      padded.reshape(q, n_bytes, 8))  # (n_bytes, 256, q)
+    # (n_bytes, 256, q): byte position, byte value, query vector
+    table = np.einsum("vk,qjk->jvq", _BYTE_BITS, padded.reshape(q, n_bytes, 8))
     offsets = np.arange(n_bytes, dtype=np.int32) * 256
     return torch.from_numpy(np.ascontiguousarray(table.reshape(n_bytes * 256, q))), offsets
 
@@ -134,14 +142,14 @@ def lookup_dots(packed: np.ndarray, table: torch.Tensor, offsets: np.ndarray) ->
     return torch.nn.functional.embedding_bag(torch.from_numpy(indices), table, mode="sum")
 
 
-@lru_cache(maxsize=1)
-def _measured_binary_kernel() -> str:
+@lru_cache(maxsize=None)
+def _measured_binary_kernel(path: str) -> str:
+    """The faster binary kernel next to unpacking into the ``path`` matmul."""
     gen = np.random.default_rng(0)
     packed = gen.integers(0, 256, (_PROBE_ROWS, _PROBE_DIM // 8), dtype=np.uint8)
     q_codes = gen.integers(-127, 128, (_PROBE_QUERY, _PROBE_DIM), dtype=np.int8)
     table, offsets = byte_tables(q_codes)
     q_t = torch.from_numpy(q_codes).T.contiguous()
-    path = code_matmul_path()
 
     def unpack() -> object:
         bits = torch.from_numpy(np.unpackbits(packed, axis=1)).view(torch.int8)
@@ -156,13 +164,8 @@ def _measured_binary_kernel() -> str:
 def binary_kernel() -> str:
     """How binary codes are scored here: "lookup" (byte tables, no matmul) or "unpack"
     (0/1 bytes through the code matmul); measured once per process."""
-    forced = os.environ.get("RETRIEVER_BINARY_KERNEL", "").strip().lower()
-    if forced in ("", "auto"):
-        return _measured_binary_kernel()
-    if forced not in BINARY_KERNELS:
-        raise UsageError(f"RETRIEVER_BINARY_KERNEL={forced!r} is not a binary code kernel",
-                         hint=f"use one of {BINARY_KERNELS} or auto")
-    return forced
+    forced = _forced("RETRIEVER_BINARY_KERNEL", BINARY_KERNELS, "binary code kernel")
+    return forced or _measured_binary_kernel(code_matmul_path())
 
 
 def int_matmul(a: torch.Tensor, b: torch.Tensor, path: str | None = None) -> torch.Tensor:
