@@ -37,7 +37,7 @@ DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 CATALOGUE = {"all-minilm-l6-v2": DEFAULT_MODEL_ID}
 #: how queries are embedded: auto (ONNX when onnxruntime is installed, else torch)
 QUERY_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "onnx-int8")
-PAGE_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx")
+PAGE_BACKENDS: tuple[str, ...] = ("auto", "torch", "onnx", "onnx-int8")
 _DEFAULT_MAX_LENGTH = 128
 
 
@@ -211,7 +211,8 @@ class MiniLMLineEncoder:
 
     def _page_model(self) -> Any:
         """ONNX Runtime on a CPU (measured 2.2-2.8x torch's throughput on manual lines,
-        cosine to torch > 0.99999), torch on a GPU, for another dtype, or when asked."""
+        cosine to torch > 0.99999), torch on a GPU, for another dtype, or when asked;
+        ``onnx-int8`` only when asked, because its vectors are not the same."""
         if self._pages is not None:
             return self._pages
         backend = self.backend
@@ -224,10 +225,11 @@ class MiniLMLineEncoder:
                 if not onnxruntime_available():
                     raise MissingDependencyError("onnxruntime is not installed",
                                                  hint="pip install onnxruntime")
-                paths = self._ensure_export(False)
-                self._pages = OnnxSentenceModel(paths.model(False), paths.tokenizer)
+                int8 = backend == "onnx-int8"
+                paths = self._ensure_export(int8)
+                self._pages = OnnxSentenceModel(paths.model(int8), paths.tokenizer)
             except RetrieverError as exc:
-                if backend == "onnx":
+                if backend != "auto":
                     raise
                 if onnxruntime_available():  # installed but unusable: worth a word, once
                     warnings.warn(f"text/minilm: pages run on torch ({exc})", stacklevel=2)

@@ -79,6 +79,33 @@ def test_int8_queries_stay_close(torch_encoder):
     assert int8._export_paths().int8.is_file()
 
 
+def test_int8_pages_stay_close_and_are_asked_for(torch_encoder):
+    """``backend=onnx-int8`` embeds pages with the int8 export (the same units and boxes,
+    vectors close to torch's); ``auto`` never picks it, because its vectors differ."""
+    from retriever.ingest import open_document
+    from retriever.regions import text_layer_regions
+
+    pdf = SAMPLES / "invoice.pdf"
+    layer = text_layer_regions(pdf)
+    pages = list(open_document(pdf, dpi=72, max_pixels=10**8, render=False).pages())
+    for page in pages:
+        page.regions = layer[page.page_number]
+    int8 = MiniLMLineEncoder(backend="onnx-int8")
+    model = int8._page_model()
+    assert isinstance(model, OnnxSentenceModel) and int8._torch is None
+    assert int8._export_paths().int8.is_file()
+    cosines = []
+    for a, b in zip(int8.encode_pages(pages), torch_encoder.encode_pages(pages)):
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        assert a.n == b.n > 0
+        cosines.append((a.vectors * b.vectors).sum(1))
+    cosine = np.concatenate(cosines)
+    # the same bound as the int8 queries': onnxruntime's int8 kernels differ by CPU
+    assert cosine.min() > 0.96 and cosine.mean() > 0.985, cosine
+    assert cosine.min() < 0.99999  # int8 weights, not the fp32 export under another name
+    assert MiniLMLineEncoder()._page_model() is not model
+
+
 def test_the_export_is_cached_and_reused(monkeypatch, torch_encoder):
     encoder = MiniLMLineEncoder(query_backend="onnx")
     paths = encoder._ensure_export(False)
