@@ -9,7 +9,9 @@ model load, every page), into a new data directory each time. The earlier revisi
 from a ``git worktree`` of it with the same virtual environment, so only the project's
 code differs. Rows: the revision given (``before``), this tree with its defaults, and this
 tree with ``-o backend=torch --workers 0`` (pages on torch, no worker processes: what the
-two changes of the ingestion issue are each worth). The corpus is a mixed one like the
+two changes of the ingestion issue are each worth), and this tree with ``-o
+backend=onnx-int8`` (pages on the int8 export, the opt-in faster encoder). ``--rows``
+picks some of them; the first is the base of the speedup. The corpus is a mixed one like the
 issue's: one 40-page text-layer manual plus 16 pages as PNGs and degraded scans that go
 through OCR (``quality_setup.py``'s ``developers-reference.pdf`` and every image page).
 
@@ -79,6 +81,10 @@ def main() -> None:
     ap.add_argument("--before", required=True, help="git revision to compare with")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rows", type=lambda text: [r.strip() for r in text.split(",")],
+                    default=["before", "now", "torch", "int8"],
+                    help="comma-separated rows to run: before, now, torch, int8 (the first "
+                         "is the speedup's base)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
@@ -88,9 +94,14 @@ def main() -> None:
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(old), args.before],
                        cwd=REPO, check=True)
         try:
-            rows = {"before": (old, []), "now": (REPO, []),
-                    "now, torch pages, no workers": (REPO, ["-o", "backend=torch",
-                                                            "--workers", "0"])}
+            every = {"before": ("before", old, []), "now": ("now", REPO, []),
+                     "torch": ("now, torch pages, no workers", REPO,
+                               ["-o", "backend=torch", "--workers", "0"]),
+                     "int8": ("now, int8 pages", REPO, ["-o", "backend=onnx-int8"])}
+            unknown = set(args.rows) - set(every)
+            if unknown:
+                raise SystemExit(f"unknown row(s) {sorted(unknown)}; rows: {list(every)}")
+            rows = {every[key][0]: every[key][1:] for key in args.rows}
             results: dict[str, list[dict[str, float]]] = {name: [] for name in rows}
             for _ in range(args.runs):
                 for name, (code, extra) in rows.items():
@@ -99,7 +110,7 @@ def main() -> None:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=REPO,
                            check=False)
-    base = statistics.median(r["wall_s"] for r in results["before"])
+    base = statistics.median(r["wall_s"] for r in next(iter(results.values())))
     out = []
     for name, runs in results.items():
         wall = statistics.median(r["wall_s"] for r in runs)
