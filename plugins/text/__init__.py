@@ -38,7 +38,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("backend", str, "auto", "how pages are embedded: auto (onnxruntime on a CPU, "
            "from the cached ONNX export of these weights: the same vectors, 2-3x faster; "
            "torch on a GPU or for another dtype), torch, onnx, onnx-int8 (int8 weights: "
-           "about 2x faster again, vectors within cosine 0.97 of the others)",
+           "about 2x faster again; vectors at cosine 0.99 to the others on average, 0.97 at "
+           "worst)",
            choices=("auto", "torch", "onnx", "onnx-int8"), stage="open"),
     Option("query_backend", str, "auto", "how queries are embedded: auto (onnxruntime when "
            "installed, from an ONNX export cached once, else torch), torch, onnx, onnx-int8",

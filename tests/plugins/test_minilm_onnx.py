@@ -100,8 +100,9 @@ def test_int8_pages_stay_close_and_are_asked_for(torch_encoder):
         assert a.n == b.n > 0
         cosines.append((a.vectors * b.vectors).sum(1))
     cosine = np.concatenate(cosines)
-    # the same bound as the int8 queries': onnxruntime's int8 kernels differ by CPU
-    assert cosine.min() > 0.96 and cosine.mean() > 0.985, cosine
+    # here 0.977 at worst, 0.990 on average; onnxruntime's int8 kernels differ by CPU
+    # (less exact without VNNI), hence the margin
+    assert cosine.min() > 0.96 and cosine.mean() > 0.98, cosine
     assert cosine.min() < 0.99999  # int8 weights, not the fp32 export under another name
     assert MiniLMLineEncoder()._page_model() is not model
 
