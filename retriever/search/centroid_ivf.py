@@ -16,14 +16,15 @@ stays the brute-force scan.
 
 from __future__ import annotations
 
-__all__ = ["CentroidIVF", "faiss_available", "DEFAULT_TOKEN_K", "DEFAULT_NPROBE",
+__all__ = ["CentroidIVF", "SearchAddLock", "faiss_available", "DEFAULT_TOKEN_K", "DEFAULT_NPROBE",
            "MIN_CENTROIDS"]
 
+import contextlib
 import importlib.util
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -64,6 +65,53 @@ def _faiss() -> Any:
     return faiss
 
 
+class SearchAddLock:
+    """Any number of searches at once, or one addition alone.
+
+    FAISS indexes may be searched from several threads at once but not while an addition
+    runs; a plain lock would queue every concurrent search's IVF stage behind the others.
+    A waiting addition goes first: searches that arrive after it wait, so a steady stream
+    of searches cannot hold off a commit for ever.
+    """
+
+    def __init__(self) -> None:
+        self._state = threading.Condition()
+        self._searching = 0
+        self._adding = False
+        self._waiting_adds = 0
+
+    @contextlib.contextmanager
+    def searching(self) -> Iterator[None]:
+        with self._state:
+            while self._adding or self._waiting_adds:
+                self._state.wait()
+            self._searching += 1
+        try:
+            yield
+        finally:
+            with self._state:
+                self._searching -= 1
+                if self._searching == 0:
+                    self._state.notify_all()
+
+    @contextlib.contextmanager
+    def adding(self) -> Iterator[None]:
+        with self._state:
+            self._waiting_adds += 1
+            try:
+                while self._adding or self._searching:
+                    self._state.wait()
+            finally:
+                self._waiting_adds -= 1
+            self._adding = True
+        try:
+            yield
+        finally:
+            with self._state:
+                self._adding = False
+                self._state.notify_all()
+
+
 def _nlist_for(n_centroids: int) -> int:
     # about sqrt(C) lists: trains in seconds at 1.6M centroids, lists of ~sqrt(C) each
     return int(min(max(16, round(math.sqrt(n_centroids))), 65_536))
@@ -76,15 +124,16 @@ class CentroidIVF:
     After a commit, ``updated`` adds the new pages' centroids to the same FAISS index and
     returns a new mapping; snapshots taken before it keep their own mapping and ignore
     ids they do not know, so searches on an older snapshot stay correct. The FAISS index
-    is shared between snapshots, so its searches and additions take one short lock.
+    is shared between snapshots: its searches run together, its additions alone
+    (``SearchAddLock``).
     """
 
     def __init__(self, index: Any, centroid_pages: np.ndarray, n_pages: int,
-                 lock: Any = None) -> None:
+                 lock: SearchAddLock | None = None) -> None:
         self.index = index
         self.centroid_pages = np.asarray(centroid_pages, dtype=np.int64)  # (C,)
         self.n_pages = int(n_pages)
-        self._lock = lock or threading.Lock()
+        self._lock = lock or SearchAddLock()
 
     @classmethod
     def build(cls, centroids: np.ndarray, centroid_offsets: np.ndarray, *,
@@ -130,7 +179,7 @@ class CentroidIVF:
         pages = np.concatenate([old, new])
         if (pages < 0).mean() > MAX_TOMBSTONES:
             return None
-        with self._lock:
+        with self._lock.adding():
             start = self.index.ntotal  # ids are never reused, so old snapshots stay valid
             if start != self.centroid_pages.size:  # another snapshot added first
                 return None
@@ -160,7 +209,7 @@ class CentroidIVF:
         stacked = np.ascontiguousarray(np.concatenate(queries))  # (q_total, d)
         token_k = min(token_k, self.index.ntotal)
         params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.index.nlist))
-        with self._lock:
+        with self._lock.searching():
             sims, ids = self.index.search(stacked, token_k, params=params)  # (q_total, t)
         out, start = [], 0
         for size in sizes:

@@ -61,3 +61,74 @@ def test_small_collections_skip_the_stage_and_pages_no_query_vector_found_are_le
     for pages_found, q in zip(found, queries):
         assert 0 < pages_found.size <= 3 * len(q)
         assert np.unique(pages_found).size == pages_found.size
+
+
+def test_searches_hold_the_index_together_and_an_addition_alone():
+    import threading
+    import time
+
+    from retriever.search.centroid_ivf import SearchAddLock
+
+    lock = SearchAddLock()
+    both_in = threading.Barrier(2, timeout=5)  # breaks unless two searches are inside at once
+    events: list[str] = []
+
+    def search(name: str) -> None:
+        with lock.searching():
+            both_in.wait()
+            events.append(f"{name} in")
+            release.wait(5)
+            events.append(f"{name} out")
+
+    release = threading.Event()
+    readers = [threading.Thread(target=search, args=(n,)) for n in ("a", "b")]
+    for t in readers:
+        t.start()
+    deadline = time.monotonic() + 5
+    while len(events) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(events) == ["a in", "b in"]  # both searches inside at once
+
+    def add() -> None:
+        with lock.adding():
+            events.append("add")
+
+    writer = threading.Thread(target=add)
+    writer.start()
+    time.sleep(0.1)
+    assert "add" not in events  # waits for the searches
+    def late_search() -> None:
+        with lock.searching():
+            events.append("late")
+
+    late = threading.Thread(target=late_search)
+    late.start()
+    time.sleep(0.1)
+    assert "late" not in events  # a search arriving behind a waiting addition waits too
+    release.set()
+    for t in (*readers, writer, late):
+        t.join(5)
+    assert events.index("add") > max(events.index("a out"), events.index("b out"))
+    assert events.index("late") > events.index("add")
+
+
+def test_concurrent_candidates_equal_serial_ones_while_pages_are_added():
+    from concurrent.futures import ThreadPoolExecutor
+
+    pages, queries, _ = structured_corpus(300, 40, seed=11)
+    flat = np.concatenate(pages)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pages])])
+    cents, cent_offsets = page_centroids(flat, offsets, 4)
+    ivf = CentroidIVF.build(cents[: cent_offsets[200]], cent_offsets[:201], nlist=8)
+    # every list probed, every centroid kept: the additions cannot push old ones out
+    every = dict(token_k=10_000, nprobe=8)
+    serial = [ivf.candidates([q], 20, **every) for q in queries]
+    grown = []
+    with ThreadPoolExecutor(4) as pool:
+        found = [pool.submit(ivf.candidates, [q], 20, **every) for q in queries * 4]
+        grown.append(ivf.updated(np.arange(200), cents[cent_offsets[200]:],
+                                 cent_offsets[200:] - cent_offsets[200]))
+        results = [f.result() for f in found]
+    for i, got in enumerate(results):  # the old snapshot ignores the added ids
+        np.testing.assert_array_equal(got[0], serial[i % len(queries)][0])
+    assert grown[0] is not None and grown[0].n_pages == 300
