@@ -16,8 +16,8 @@ stays the brute-force scan.
 
 from __future__ import annotations
 
-__all__ = ["CentroidIVF", "SearchAddLock", "faiss_available", "DEFAULT_TOKEN_K", "DEFAULT_NPROBE",
-           "MIN_CENTROIDS"]
+__all__ = ["CentroidIVF", "SearchAddLock", "faiss_available", "DEFAULT_TOKEN_K",
+           "DEFAULT_NPROBE", "MIN_CENTROIDS"]
 
 import contextlib
 import importlib.util

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -9,7 +13,7 @@ pytest.importorskip("faiss")
 
 from retriever.search.prefilter import page_centroids  # noqa: E402
 from retriever.search.scoring import maxsim_scores_many  # noqa: E402
-from retriever.search.centroid_ivf import CentroidIVF  # noqa: E402
+from retriever.search.centroid_ivf import CentroidIVF, SearchAddLock  # noqa: E402
 from retriever.search.twostage import ArrayVectors, CodeIndex, best_pages, two_stage_search  # noqa: E402
 from structured_pages import structured_corpus  # noqa: E402
 
@@ -64,11 +68,6 @@ def test_small_collections_skip_the_stage_and_pages_no_query_vector_found_are_le
 
 
 def test_searches_hold_the_index_together_and_an_addition_alone():
-    import threading
-    import time
-
-    from retriever.search.centroid_ivf import SearchAddLock
-
     lock = SearchAddLock()
     both_in = threading.Barrier(2, timeout=5)  # breaks unless two searches are inside at once
     events: list[str] = []
@@ -97,6 +96,7 @@ def test_searches_hold_the_index_together_and_an_addition_alone():
     writer.start()
     time.sleep(0.1)
     assert "add" not in events  # waits for the searches
+
     def late_search() -> None:
         with lock.searching():
             events.append("late")
@@ -113,22 +113,17 @@ def test_searches_hold_the_index_together_and_an_addition_alone():
 
 
 def test_concurrent_candidates_equal_serial_ones_while_pages_are_added():
-    from concurrent.futures import ThreadPoolExecutor
-
     pages, queries, _ = structured_corpus(300, 40, seed=11)
-    flat = np.concatenate(pages)
-    offsets = np.concatenate([[0], np.cumsum([len(p) for p in pages])])
-    cents, cent_offsets = page_centroids(flat, offsets, 4)
+    cents, cent_offsets = page_centroids(*_flat(pages), 4)
     ivf = CentroidIVF.build(cents[: cent_offsets[200]], cent_offsets[:201], nlist=8)
     # every list probed, every centroid kept: the additions cannot push old ones out
     every = dict(token_k=10_000, nprobe=8)
     serial = [ivf.candidates([q], 20, **every) for q in queries]
-    grown = []
     with ThreadPoolExecutor(4) as pool:
         found = [pool.submit(ivf.candidates, [q], 20, **every) for q in queries * 4]
-        grown.append(ivf.updated(np.arange(200), cents[cent_offsets[200]:],
-                                 cent_offsets[200:] - cent_offsets[200]))
+        grown = ivf.updated(np.arange(200), cents[cent_offsets[200]:],
+                            cent_offsets[200:] - cent_offsets[200])
         results = [f.result() for f in found]
     for i, got in enumerate(results):  # the old snapshot ignores the added ids
         np.testing.assert_array_equal(got[0], serial[i % len(queries)][0])
-    assert grown[0] is not None and grown[0].n_pages == 300
+    assert grown is not None and grown.n_pages == 300
